@@ -1,0 +1,5 @@
+"""``python -m spymaster`` = the ``spymaster`` command."""
+
+from spymaster.cli import main
+
+main()
