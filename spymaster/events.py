@@ -159,3 +159,24 @@ def _side_codes(side, n: int) -> np.ndarray:
     if arr.dtype.kind in "US":
         return np.array([ord(str(s)) for s in arr.tolist()], dtype=np.uint8)
     return arr.astype(np.uint8)
+
+
+def make_options(ts_recv, contract, strike, is_call, price, size, side=0, tick_rule=0, *,
+                 instrument_id=None, ts_event=None) -> np.ndarray:
+    """Build an :data:`OPTION` array from columns (scalars broadcast): ``strike`` and ``price`` in
+    SPY $, ``size`` contracts, ``side`` +1 buy / −1 sell / 0 unknown, ``tick_rule`` 1 = infer the
+    aggressor by the tick rule. ``instrument_id`` defaults to ``contract + 1``."""
+    ts_recv = np.asarray(ts_recv, dtype=np.int64)
+    n = ts_recv.shape[0]
+    a = np.zeros(n, dtype=OPTION)
+    a["ts_recv"] = ts_recv
+    a["ts_event"] = ts_recv if ts_event is None else np.asarray(ts_event, dtype=np.int64)
+    a["contract"] = np.broadcast_to(np.asarray(contract, dtype=np.int32), (n,))
+    a["instrument_id"] = a["contract"] + 1 if instrument_id is None else np.broadcast_to(np.asarray(instrument_id), (n,))
+    a["strike"] = np.broadcast_to(np.asarray(strike, dtype=np.float64), (n,))
+    a["is_call"] = np.broadcast_to(np.asarray(is_call).astype(np.uint8), (n,))
+    a["price"] = np.broadcast_to(np.asarray(price, dtype=np.float64), (n,))
+    a["size"] = np.broadcast_to(np.asarray(size, dtype=np.int64), (n,))
+    a["side"] = np.broadcast_to(np.asarray(side, dtype=np.int8), (n,))
+    a["tick_rule"] = np.broadcast_to(np.asarray(tick_rule, dtype=np.uint8), (n,))
+    return a
