@@ -27,9 +27,15 @@ DAY_NS = 86_400 * NS
 
 @functools.lru_cache(maxsize=1)
 def _xnys():
+    import warnings
+
     import exchange_calendars as xcals  # imported lazily: ~0.5 s
 
-    return xcals.get_calendar("XNYS")
+    with warnings.catch_warnings():
+        # exchange-calendars 4.x trips a pandas-3 deprecation warning while building the calendar
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+        return xcals.get_calendar("XNYS")
 
 
 def to_ns(t: dt.datetime) -> int:

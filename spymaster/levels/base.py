@@ -1,0 +1,42 @@
+"""Level values as tested on a bar (SPEC §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spymaster.vocab import level_id as make_level_id
+
+
+@dataclass(frozen=True)
+class Level:
+    """One testable level: kind, stable id, value on the SPY axis ($) and, for price-keyed and
+    option kinds, the key (the SPY strike / round price, $) the id is built from."""
+
+    kind: str
+    level_id: str
+    price: float
+    key: float | None = None
+
+    @staticmethod
+    def of(kind: str, price: float, key: float | None = None) -> "Level":
+        return Level(kind, make_level_id(kind, key), float(price), None if key is None else float(key))
+
+
+@dataclass
+class LevelSet:
+    """Every level testable on the bar starting at ``at_ns``, in a deterministic order."""
+
+    at_ns: int
+    levels: list[Level] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.levels = sorted(self.levels, key=lambda lv: lv.level_id)
+        self.prices = np.array([lv.price for lv in self.levels], dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.levels)
+
+    def by_id(self) -> dict[str, Level]:
+        return {lv.level_id: lv for lv in self.levels}
