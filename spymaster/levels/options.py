@@ -1,0 +1,26 @@
+"""Option-derived levels (STRIKE, CALL_WALL, PUT_WALL, GAMMA_FLIP) from the fuel engine (SPEC §5, §8).
+
+Each sits on the axis at its SPY strike (or SPY price) plus the basis as of the query; its
+level_id keeps the SPY key (``STRIKE@681.00``). All are absent while the basis is unknown.
+"""
+
+from __future__ import annotations
+
+from spymaster.levels.base import Level
+
+
+def option_levels(fuel, at_ns: int) -> list[Level]:
+    """The option levels testable on a bar starting at ``at_ns`` (state as of then)."""
+    return [Level(kind, lid, price, key if kind == "STRIKE" else None)
+            for kind, lid, key, price in fuel.levels(at_ns).items()]
+
+
+def option_levels_now(fuel, t_ns: int) -> dict[str, float]:
+    """Axis prices of CALL_WALL / PUT_WALL / GAMMA_FLIP at ``t_ns`` (absent when inactive)."""
+    lv = fuel.levels(t_ns)
+    out = {}
+    for kind, price in (("CALL_WALL", lv.call_wall_price), ("PUT_WALL", lv.put_wall_price),
+                        ("GAMMA_FLIP", lv.gamma_flip_price)):
+        if price is not None:
+            out[kind] = float(price)
+    return out
