@@ -1,0 +1,464 @@
+"""Strict, chunked DBN reading into numpy (the current DBN v3 record layouts).
+
+:func:`open_dbn` reads and validates a file's header; :func:`read_dbn` (or
+:meth:`DbnHeader.chunks`) yields bounded-memory numpy structured arrays of at most ``count``
+records. The fast path is the one ``DBNStore.to_ndarray(count=…)`` uses — read ``count``
+records' worth of decompressed bytes and view them with ``np.frombuffer`` — with these
+differences, each of which is a refusal databento itself does not make:
+
+* a trailing partial record (truncated file) raises :class:`CorruptInputError` (databento only
+  warns and drops it); for an uncompressed file this is detected when the header is opened;
+* a file cut inside its header, an empty file, bad magic or a zstd decoding error raise
+  :class:`CorruptInputError` naming the file;
+* every record's ``length`` and ``rtype`` are checked against the schema (catches corrupt data,
+  a file of another schema behind a lying header, garbage after a zstd frame without checksum);
+* single-schema files written with ``ts_out`` are read correctly (``to_ndarray`` shifts them);
+* DBN v1/v2 files whose record layout differs from v3 (definition, statistics) are upgraded to
+  the v3 layout through databento-dbn's decoder (per-record work; only old files pay it);
+* mixed-schema files (metadata ``schema`` None, e.g. live captures) are read one schema at a
+  time through the decoder (``schema=`` is required for them).
+
+Arrays are writeable (each chunk owns a fresh buffer). Also here: :class:`OrderCheck` (the
+``ts_recv`` ordering rule across chunks and files), :class:`StreamStats` (read / kept /
+filtered / dropped counters of a stream) and :func:`file_sha256` (a streamed, cached hash).
+
+Units: timestamps are ns since the epoch (UTC); prices int64 in 1e-9 units.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+import databento_dbn as dbn
+import numpy as np
+import zstandard
+from databento.common.constants import SCHEMA_STRUCT_MAP, SCHEMA_STRUCT_MAP_V1, SCHEMA_STRUCT_MAP_V2
+
+from spymaster.errors import CorruptInputError, MissingInputError, OrderingError, SchemaMismatchError
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+DBN_MAGIC = b"DBN"
+MAX_DBN_VERSION = 3
+UNDEF_TIMESTAMP = 2**64 - 1
+_OHLCV_DEPRECATED_RTYPE = 0x11
+_READ_BLOCK = 1 << 20
+
+
+def record_dtype(schema: str) -> np.dtype:
+    """The numpy dtype of one record of ``schema`` in the current (v3) layout."""
+    try:
+        return np.dtype(SCHEMA_STRUCT_MAP[dbn.Schema(schema)]._dtypes)
+    except (ValueError, KeyError):
+        raise ValueError(f"unknown DBN schema {schema!r}") from None
+
+
+def schema_rtypes(schema: str) -> tuple[int, ...]:
+    """The rtype values a file of ``schema`` may hold."""
+    rt = int(dbn.RType.from_schema(dbn.Schema(schema)).value)
+    if schema.startswith("ohlcv-"):
+        return (rt, _OHLCV_DEPRECATED_RTYPE)
+    return (rt,)
+
+
+def _version_dtype(schema: str, version: int) -> np.dtype | None:
+    table = {1: SCHEMA_STRUCT_MAP_V1, 2: SCHEMA_STRUCT_MAP_V2}.get(version, SCHEMA_STRUCT_MAP)
+    cls = table.get(dbn.Schema(schema))
+    return None if cls is None else np.dtype(cls._dtypes)
+
+
+# ---------------------------------------------------------------------------------------- header
+@dataclass(frozen=True)
+class DbnHeader:
+    """A DBN file's validated header (metadata) and how to read its records.
+
+    ``mappings`` maps raw symbol → tuple of ``(start_date, end_date, instrument_id)`` intervals
+    (UTC dates, end exclusive) from the metadata symbology.
+    """
+
+    path: Path
+    size: int                    # bytes on disk
+    compressed: bool             # zstd
+    version: int                 # DBN version as written (1, 2, 3)
+    dataset: str
+    schema: str | None           # None = mixed-schema file
+    start_ns: int
+    end_ns: int | None
+    ts_out: bool
+    header_len: int              # bytes of the decompressed DBN header (magic + length + metadata)
+    symbols: tuple[str, ...]
+    stype_in: str | None
+    mappings: dict[str, tuple[tuple[dt.date, dt.date, int], ...]] = field(repr=False)
+
+    @property
+    def record_size(self) -> int | None:
+        """Bytes per record on disk (single-schema files), ts_out suffix included."""
+        if self.schema is None:
+            return None
+        d = _version_dtype(self.schema, self.version)
+        return None if d is None else d.itemsize + (8 if self.ts_out else 0)
+
+    def ids_for(self, raw_symbol: str, day: dt.date) -> tuple[int, ...]:
+        """instrument_ids the metadata maps ``raw_symbol`` to on UTC ``day``."""
+        return tuple(iid for (a, b, iid) in self.mappings.get(raw_symbol, ()) if a <= day < b)
+
+    def chunks(self, count: int, *, schema: str | None = None, validate: bool = True) -> Iterator[np.ndarray]:
+        """Chunks of at most ``count`` records (v3 layout); ``schema`` selects one from a mixed file."""
+        return _iter_chunks(self, count, schema, validate)
+
+
+def _open_raw(path: Path) -> tuple[BinaryIO, Any, bool]:
+    """Open ``path``: (file, reader of the decompressed DBN bytes, zstd?) — zstd detected by content."""
+    f = open(path, "rb")
+    magic = f.read(4)
+    f.seek(0)
+    if magic == ZSTD_MAGIC:
+        return f, zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True, closefd=False), True
+    return f, f, False
+
+
+def _read_exact(reader: Any, n: int, path: Path, what: str) -> bytes:
+    try:
+        data = reader.read(n)
+    except zstandard.ZstdError as exc:
+        raise CorruptInputError(f"corrupt zstd data in the {what}: {exc}", path=path) from None
+    return data
+
+
+def open_dbn(path: str | Path) -> DbnHeader:
+    """Read and validate the header of a DBN file (``.dbn`` or ``.dbn.zst``, detected by content).
+
+    Raises :class:`MissingInputError` if the file does not exist and :class:`CorruptInputError`
+    for an empty file, unknown magic, a header cut short, invalid metadata, a DBN version this
+    build cannot read, or (uncompressed files) a size that is not a whole number of records.
+    """
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except FileNotFoundError:
+        raise MissingInputError("file not found", path=p) from None
+    if not p.is_file():
+        raise MissingInputError("not a regular file", path=p)
+    if size == 0:
+        raise CorruptInputError("empty file (0 bytes)", path=p)
+    f, reader, compressed = _open_raw(p)
+    with f:
+        head = _read_exact(reader, 8, p, "DBN header")
+        if not compressed and not head.startswith(DBN_MAGIC):
+            raise CorruptInputError("not a DBN file (neither DBN nor zstd magic bytes)", path=p)
+        if compressed and len(head) >= 3 and not head.startswith(DBN_MAGIC):
+            raise CorruptInputError("zstd stream does not hold DBN data (no DBN magic after decompression)", path=p)
+        if len(head) < 8:
+            raise CorruptInputError(f"file ends inside the DBN header ({len(head)} of at least 8 bytes)", path=p)
+        version = head[3]
+        if version < 1 or version > MAX_DBN_VERSION:
+            raise CorruptInputError(f"unsupported DBN version {version} (this build reads 1..{MAX_DBN_VERSION})", path=p)
+        md_len = int.from_bytes(head[4:8], "little")
+        body = _read_exact(reader, md_len, p, "DBN header")
+        if len(body) < md_len:
+            raise CorruptInputError(f"file ends inside the DBN header ({8 + len(body)} of {8 + md_len} bytes)", path=p)
+    try:
+        md = dbn.Metadata.decode(head + body, upgrade_policy=dbn.VersionUpgradePolicy.AS_IS)
+    except Exception as exc:  # databento_dbn.DBNError
+        raise CorruptInputError(f"invalid DBN metadata: {exc}", path=p) from None
+    mappings: dict[str, tuple[tuple[dt.date, dt.date, int], ...]] = {}
+    for raw, intervals in (md.mappings or {}).items():
+        ivs = []
+        for iv in intervals:
+            try:
+                ivs.append((iv["start_date"], iv["end_date"], int(iv["symbol"])))
+            except (KeyError, TypeError, ValueError):
+                continue  # a mapping to a non-numeric symbol is not an instrument_id mapping
+        if ivs:
+            mappings[str(raw)] = tuple(ivs)
+    schema = str(md.schema) if md.schema is not None else None
+    stype_in = None if md.stype_in is None else str(md.stype_in)
+    header = DbnHeader(path=p, size=size, compressed=compressed, version=int(md.version), dataset=str(md.dataset),
+                       schema=schema, start_ns=int(md.start),
+                       end_ns=None if md.end is None or md.end == UNDEF_TIMESTAMP else int(md.end),
+                       ts_out=bool(md.ts_out), header_len=8 + md_len, symbols=tuple(md.symbols or ()),
+                       stype_in=stype_in, mappings=mappings)
+    if schema is not None:
+        try:
+            record_dtype(schema)
+        except ValueError:
+            raise CorruptInputError(f"unknown schema {schema!r} in the header", path=p) from None
+    if not compressed and header.record_size:
+        loose = (size - header.header_len) % header.record_size
+        if loose:
+            n = (size - header.header_len) // header.record_size
+            raise CorruptInputError(
+                f"truncated: the file ends inside record {n} ({loose} of {header.record_size} bytes); "
+                "refusing a partial trailing record", path=p)
+    return header
+
+
+def check_schema(header: DbnHeader, expect_schema: str, expect_dataset: str | None = None) -> None:
+    """:class:`SchemaMismatchError` unless ``header`` is a single-schema ``expect_schema`` file."""
+    if header.schema is None:
+        raise SchemaMismatchError(f"mixed-schema file (metadata schema is None) where a {expect_schema} file is required",
+                                  path=header.path)
+    if header.schema != expect_schema:
+        raise SchemaMismatchError(f"holds {header.schema} records where a {expect_schema} file is required",
+                                  path=header.path)
+    if expect_dataset is not None and header.dataset != expect_dataset:
+        raise SchemaMismatchError(f"dataset {header.dataset} where a {expect_dataset} file is required",
+                                  path=header.path)
+
+
+def read_dbn(path: str | Path, expect_schema: str | None = None, count: int = 100_000, *,
+             schema: str | None = None) -> Iterator[np.ndarray]:
+    """Validate the header of ``path`` now, then iterate its records in chunks of ≤ ``count``.
+
+    ``expect_schema`` refuses a file of any other schema (or a mixed one) with
+    :class:`SchemaMismatchError`; ``schema`` picks the records of one schema out of a mixed file.
+    """
+    header = open_dbn(path)
+    if expect_schema is not None:
+        check_schema(header, expect_schema)
+    return header.chunks(count, schema=schema)
+
+
+# ---------------------------------------------------------------------------------------- records
+def _fill(reader: Any, buf: bytearray, path: Path, index: int) -> int:
+    mv = memoryview(buf)
+    got = 0
+    try:
+        while got < len(buf):
+            k = reader.readinto(mv[got:])
+            if not k:
+                break
+            got += k
+    except zstandard.ZstdError as exc:
+        raise CorruptInputError(f"corrupt zstd data after record {index}: {exc}", path=path) from None
+    return got
+
+
+def _check_records(arr: np.ndarray, schema: str, itemsize: int, path: Path, index: int) -> None:
+    rtypes = schema_rtypes(schema)
+    rt = arr["rtype"]
+    bad = arr["length"] != itemsize // 4
+    bad |= (rt != rtypes[0]) if len(rtypes) == 1 else ~np.isin(rt, rtypes)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise CorruptInputError(
+            f"record {index + i} has rtype {int(arr['rtype'][i])} and length {int(arr['length'][i]) * 4} bytes; "
+            f"a {schema} file holds rtype {rtypes[0]} records of {itemsize} bytes (corrupt data or a wrong schema)",
+            path=path)
+
+
+def _iter_chunks(h: DbnHeader, count: int, schema: str | None, validate: bool) -> Iterator[np.ndarray]:
+    if count < 1:
+        raise ValueError("count must be >= 1")
+    if h.schema is None:
+        if schema is None:
+            raise SchemaMismatchError("mixed-schema file: name the schema to read from it", path=h.path)
+        yield from _decoded_chunks(h, count, schema, mixed=True, validate=validate)
+        return
+    if schema is not None and schema != h.schema:
+        raise SchemaMismatchError(f"holds {h.schema} records, not {schema}", path=h.path)
+    v3 = record_dtype(h.schema)
+    old = _version_dtype(h.schema, h.version)
+    if old is None or old != v3:
+        yield from _decoded_chunks(h, count, h.schema, mixed=False, validate=validate)
+        return
+    yield from _raw_chunks(h, count, v3, validate)
+
+
+def _raw_chunks(h: DbnHeader, count: int, dtype: np.dtype, validate: bool) -> Iterator[np.ndarray]:
+    """Zero-parse path: the bytes of ``count`` records viewed as one numpy array."""
+    assert h.schema is not None
+    stride = dtype.itemsize + (8 if h.ts_out else 0)
+    f, reader, _ = _open_raw(h.path)
+    with f:
+        head = reader.read(h.header_len)
+        if len(head) < h.header_len:
+            raise CorruptInputError("file ends inside the DBN header", path=h.path)
+        index = 0
+        want = stride * count
+        while True:
+            buf = bytearray(want)
+            got = _fill(reader, buf, h.path, index)
+            if got == 0:
+                return
+            n, loose = divmod(got, stride)
+            if loose:
+                raise CorruptInputError(
+                    f"truncated: the file ends inside record {index + n} ({loose} of {stride} bytes); "
+                    "refusing a partial trailing record", path=h.path)
+            if stride == dtype.itemsize:
+                arr = np.frombuffer(buf, dtype=dtype, count=n)
+            else:  # drop the 8-byte ts_out suffix of each record
+                arr = np.empty(n, dtype=dtype)
+                raw = np.frombuffer(buf, dtype=np.uint8, count=n * stride).reshape(n, stride)
+                arr.view(np.uint8).reshape(n, dtype.itemsize)[:] = raw[:, :dtype.itemsize]
+            if validate:
+                _check_records(arr, h.schema, dtype.itemsize, h.path, index)
+            yield arr
+            index += n
+            if got < want:
+                return
+
+
+def _decoded_chunks(h: DbnHeader, count: int, schema: str, *, mixed: bool, validate: bool) -> Iterator[np.ndarray]:
+    """Decoder path (old layouts, mixed files): records upgraded to v3 and packed into arrays."""
+    dtype = record_dtype(schema)
+    want_rtypes = schema_rtypes(schema)
+    decoder = dbn.DBNDecoder(has_metadata=False, ts_out=h.ts_out, input_version=h.version,
+                             upgrade_policy=dbn.VersionUpgradePolicy.UPGRADE_TO_V3)
+    f, reader, _ = _open_raw(h.path)
+    pending: list[bytes] = []
+    index = 0  # records of the file decoded so far (all schemas)
+    with f:
+        reader.read(h.header_len)
+        while True:
+            try:
+                block = reader.read(_READ_BLOCK)
+            except zstandard.ZstdError as exc:
+                raise CorruptInputError(f"corrupt zstd data after record {index}: {exc}", path=h.path) from None
+            if not block:
+                break
+            try:
+                recs = decoder.write_and_decode(block)
+            except Exception as exc:  # DBNError
+                raise CorruptInputError(f"cannot decode records after record {index}: {exc}", path=h.path) from None
+            for rec in recs:
+                rt = int(rec.rtype.value if hasattr(rec.rtype, "value") else rec.rtype)
+                if rt in want_rtypes:
+                    pending.append(bytes(rec)[:dtype.itemsize])
+                elif not mixed:
+                    raise CorruptInputError(f"record {index} has rtype {rt}; a {schema} file holds rtype "
+                                            f"{want_rtypes[0]} records only", path=h.path)
+                index += 1
+            while len(pending) >= count:
+                yield _pack(pending[:count], dtype, schema, h.path, validate)
+                del pending[:count]
+        if decoder.buffer():
+            raise CorruptInputError(f"truncated: the file ends inside record {index} "
+                                    f"({len(decoder.buffer())} trailing bytes); refusing a partial trailing record",
+                                    path=h.path)
+    if pending:
+        yield _pack(pending, dtype, schema, h.path, validate)
+
+
+def _pack(parts: list[bytes], dtype: np.dtype, schema: str, path: Path, validate: bool) -> np.ndarray:
+    arr = np.frombuffer(bytearray(b"".join(parts)), dtype=dtype)
+    if validate:
+        _check_records(arr, schema, dtype.itemsize, path, 0)
+    return arr
+
+
+# ---------------------------------------------------------------------------------------- ordering
+class OrderCheck:
+    """The ``ts_recv`` ordering rule of one stream, across chunks and across files.
+
+    :meth:`check` raises :class:`OrderingError` naming the file, the record index inside it and
+    both timestamps when a record's ``ts_recv`` is below its predecessor's (ties are allowed).
+    """
+
+    def __init__(self) -> None:
+        self.last_ts: int | None = None
+        self.last_path: Path | None = None
+
+    def check(self, ts: np.ndarray, path: Path, index: int) -> None:
+        """``ts``: the chunk's ts_recv (ns); ``index``: its first record's index in ``path``."""
+        if ts.shape[0] == 0:
+            return
+        first = int(ts[0])
+        if self.last_ts is not None and first < self.last_ts:
+            where = "across the UTC-day file boundary, " if (self.last_path != path and index == 0) else ""
+            prev = f" (last record of {self.last_path.name})" if self.last_path != path else ""
+            raise OrderingError(f"ts_recv goes backwards {where}at record {index}: {first} < {self.last_ts}{prev}",
+                                path=path)
+        if ts.shape[0] > 1:
+            back = ts[1:] < ts[:-1]
+            if back.any():
+                i = int(np.argmax(back)) + 1
+                raise OrderingError(f"ts_recv goes backwards at record {index + i}: {int(ts[i])} < {int(ts[i - 1])}",
+                                    path=path)
+        self.last_ts = int(ts[-1])
+        self.last_path = path
+
+
+# ---------------------------------------------------------------------------------------- counters
+@dataclass
+class StreamStats:
+    """Counters of one stream pass: records decoded, kept, filtered (expected) and dropped (bad).
+
+    ``filtered`` reasons are normal selection (outside the session window, another instrument,
+    not a 0DTE contract); ``dropped`` reasons are repairs of bad input (UNDEF price, no
+    definition). ``complete`` turns True when the pass reached the end of its inputs.
+    """
+
+    read: int = 0
+    kept: int = 0
+    filtered: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    first_ts: int | None = None
+    last_ts: int | None = None
+    complete: bool = False
+
+    def reset(self) -> None:
+        self.read = self.kept = 0
+        self.filtered.clear()
+        self.dropped.clear()
+        self.first_ts = self.last_ts = None
+        self.complete = False
+
+    def add_filtered(self, reason: str, n: int) -> None:
+        if n:
+            self.filtered[reason] = self.filtered.get(reason, 0) + int(n)
+
+    def add_dropped(self, reason: str, n: int) -> None:
+        if n:
+            self.dropped[reason] = self.dropped.get(reason, 0) + int(n)
+
+    def add_kept(self, ts: np.ndarray) -> None:
+        n = int(ts.shape[0])
+        if n:
+            self.kept += n
+            if self.first_ts is None:
+                self.first_ts = int(ts[0])
+            self.last_ts = int(ts[-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"read": self.read, "kept": self.kept, "filtered": dict(sorted(self.filtered.items())),
+                "dropped": dict(sorted(self.dropped.items())), "first_ts_ns": self.first_ts,
+                "last_ts_ns": self.last_ts, "complete": self.complete}
+
+
+# ---------------------------------------------------------------------------------------- hashing
+_HASH_CACHE: dict[tuple[str, int, int, int], str] = {}
+_HASH_LOCK = threading.Lock()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 (hex) of a file's bytes, streamed in 1 MiB blocks and cached per (path, size, mtime)."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    with _HASH_LOCK:
+        if key in _HASH_CACHE:
+            return _HASH_CACHE[key]
+    h = hashlib.sha256()
+    buf = bytearray(_READ_BLOCK)
+    mv = memoryview(buf)
+    with open(p, "rb", buffering=0) as f:
+        while True:
+            k = f.readinto(buf)
+            if not k:
+                break
+            h.update(mv[:k])
+    digest = h.hexdigest()
+    with _HASH_LOCK:
+        _HASH_CACHE[key] = digest
+    return digest
+
+
+def file_size(path: str | Path) -> int:
+    return os.stat(path).st_size
