@@ -250,3 +250,11 @@ def standard_parquet_rows() -> list[dict]:
 
 def mappings_for(symbols: dict[str, int], day: dt.date) -> list:
     return [mapping(raw, iid, day, day + dt.timedelta(1)) for raw, iid in symbols.items()]
+
+
+def write_minimal_opra(lake: Lake, day: dt.date, root: str = "SPY") -> str:
+    """One 0DTE call of ``day`` defined at 06:30 ET and traded once at 10:00 ET; returns its raw symbol."""
+    raw = f"{root:<6}{day:%y%m%d}C00550000"
+    write(lake, OPRA, "definition", day, opra_definitions([{"raw": raw, "iid": 7, "ts": et_ns(day, 6, 30)}]))
+    write(lake, OPRA, "trades", day, trades([et_ns(day, 10, 0)], [px(1.0)], 1, "N", 7))
+    return raw

@@ -287,18 +287,18 @@ def _raw_chunks(h: DbnHeader, count: int, dtype: np.dtype, validate: bool) -> It
             if got == 0:
                 return
             n, loose = divmod(got, stride)
-            if loose:
-                raise CorruptInputError(
-                    f"truncated: the file ends inside record {index + n} ({loose} of {stride} bytes); "
-                    "refusing a partial trailing record", path=h.path)
             if stride == dtype.itemsize:
                 arr = np.frombuffer(buf, dtype=dtype, count=n)
             else:  # drop the 8-byte ts_out suffix of each record
                 arr = np.empty(n, dtype=dtype)
                 raw = np.frombuffer(buf, dtype=np.uint8, count=n * stride).reshape(n, stride)
                 arr.view(np.uint8).reshape(n, dtype.itemsize)[:] = raw[:, :dtype.itemsize]
-            if validate:
+            if validate:  # before the truncation check: a wrong layout explains a "partial record" better
                 _check_records(arr, h.schema, dtype.itemsize, h.path, index)
+            if loose:
+                raise CorruptInputError(
+                    f"truncated: the file ends inside record {index + n} ({loose} of {stride} bytes); "
+                    "refusing a partial trailing record", path=h.path)
             yield arr
             index += n
             if got < want:
