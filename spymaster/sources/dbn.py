@@ -18,7 +18,7 @@ differences, each of which is a refusal databento itself does not make:
 * mixed-schema files (metadata ``schema`` None, e.g. live captures) are read one schema at a
   time through the decoder (``schema=`` is required for them).
 
-Arrays are writeable (each chunk owns a fresh buffer). Also here: :class:`OrderCheck` (the
+Arrays are writeable (each chunk owns a fresh, uninitialized buffer that the read fills). Also here: :class:`OrderCheck` (the
 ``ts_recv`` ordering rule across chunks and files), :class:`StreamStats` (read / kept /
 filtered / dropped counters of a stream) and :func:`file_sha256` (a streamed, cached hash).
 
@@ -225,11 +225,12 @@ def read_dbn(path: str | Path, expect_schema: str | None = None, count: int = 10
 
 
 # ---------------------------------------------------------------------------------------- records
-def _fill(reader: Any, buf: bytearray, path: Path, index: int) -> int:
+def _fill(reader: Any, buf: np.ndarray, path: Path, index: int) -> int:
+    """Read into ``buf`` (uint8) until it is full or the input ends; the number of bytes read."""
     mv = memoryview(buf)
     got = 0
     try:
-        while got < len(buf):
+        while got < buf.shape[0]:
             k = reader.readinto(mv[got:])
             if not k:
                 break
@@ -282,16 +283,16 @@ def _raw_chunks(h: DbnHeader, count: int, dtype: np.dtype, validate: bool) -> It
         index = 0
         want = stride * count
         while True:
-            buf = bytearray(want)
+            buf = np.empty(want, dtype=np.uint8)  # not zero-filled: untouched pages of a short last chunk cost nothing
             got = _fill(reader, buf, h.path, index)
             if got == 0:
                 return
             n, loose = divmod(got, stride)
             if stride == dtype.itemsize:
-                arr = np.frombuffer(buf, dtype=dtype, count=n)
+                arr = buf[:n * stride].view(dtype)
             else:  # drop the 8-byte ts_out suffix of each record
                 arr = np.empty(n, dtype=dtype)
-                raw = np.frombuffer(buf, dtype=np.uint8, count=n * stride).reshape(n, stride)
+                raw = buf[:n * stride].reshape(n, stride)
                 arr.view(np.uint8).reshape(n, dtype.itemsize)[:] = raw[:, :dtype.itemsize]
             if validate:  # before the truncation check: a wrong layout explains a "partial record" better
                 _check_records(arr, h.schema, dtype.itemsize, h.path, index)
@@ -371,10 +372,10 @@ class OrderCheck:
             return
         first = int(ts[0])
         if self.last_ts is not None and first < self.last_ts:
-            where = "across the UTC-day file boundary, " if (self.last_path != path and index == 0) else ""
-            prev = f" (last record of {self.last_path.name})" if self.last_path != path else ""
-            raise OrderingError(f"ts_recv goes backwards {where}at record {index}: {first} < {self.last_ts}{prev}",
-                                path=path)
+            if self.last_path != path and self.last_path is not None:
+                raise OrderingError(f"ts_recv goes backwards across the file boundary: record {index} has {first} < "
+                                    f"{self.last_ts} of the last record of {self.last_path.name}", path=path)
+            raise OrderingError(f"ts_recv goes backwards at record {index}: {first} < {self.last_ts}", path=path)
         if ts.shape[0] > 1:
             back = ts[1:] < ts[:-1]
             if back.any():
