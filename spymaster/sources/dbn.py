@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 import databento_dbn as dbn
+import numba
 import numpy as np
 import zstandard
 from databento.common.constants import SCHEMA_STRUCT_MAP, SCHEMA_STRUCT_MAP_V1, SCHEMA_STRUCT_MAP_V2
@@ -240,13 +241,30 @@ def _fill(reader: Any, buf: np.ndarray, path: Path, index: int) -> int:
     return got
 
 
+@numba.njit(cache=True)
+def _first_bad_record(length, rtype, want_length, rt_a, rt_b):  # pragma: no cover - compiled
+    """Index of the first record whose length / rtype is not the schema's, or -1 (one pass, no temporaries)."""
+    for i in range(length.shape[0]):
+        if length[i] != want_length or (rtype[i] != rt_a and rtype[i] != rt_b):
+            return i
+    return -1
+
+
+@numba.njit(cache=True)
+def _first_backwards(ts, prev):  # pragma: no cover - compiled
+    """Index of the first ts below its predecessor (``prev`` precedes ts[0]), or -1."""
+    last = prev
+    for i in range(ts.shape[0]):
+        if ts[i] < last:
+            return i
+        last = ts[i]
+    return -1
+
+
 def _check_records(arr: np.ndarray, schema: str, itemsize: int, path: Path, index: int) -> None:
     rtypes = schema_rtypes(schema)
-    rt = arr["rtype"]
-    bad = arr["length"] != itemsize // 4
-    bad |= (rt != rtypes[0]) if len(rtypes) == 1 else ~np.isin(rt, rtypes)
-    if bad.any():
-        i = int(np.argmax(bad))
+    i = int(_first_bad_record(arr["length"], arr["rtype"], itemsize // 4, rtypes[0], rtypes[-1]))
+    if i >= 0:
         raise CorruptInputError(
             f"record {index + i} has rtype {int(arr['rtype'][i])} and length {int(arr['length'][i]) * 4} bytes; "
             f"a {schema} file holds rtype {rtypes[0]} records of {itemsize} bytes (corrupt data or a wrong schema)",
@@ -376,12 +394,10 @@ class OrderCheck:
                 raise OrderingError(f"ts_recv goes backwards across the file boundary: record {index} has {first} < "
                                     f"{self.last_ts} of the last record of {self.last_path.name}", path=path)
             raise OrderingError(f"ts_recv goes backwards at record {index}: {first} < {self.last_ts}", path=path)
-        if ts.shape[0] > 1:
-            back = ts[1:] < ts[:-1]
-            if back.any():
-                i = int(np.argmax(back)) + 1
-                raise OrderingError(f"ts_recv goes backwards at record {index + i}: {int(ts[i])} < {int(ts[i - 1])}",
-                                    path=path)
+        i = int(_first_backwards(ts, first))
+        if i > 0:
+            raise OrderingError(f"ts_recv goes backwards at record {index + i}: {int(ts[i])} < {int(ts[i - 1])}",
+                                path=path)
         self.last_ts = int(ts[-1])
         self.last_path = path
 

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
+import numba
 import numpy as np
 
 from spymaster.calendar import ET, Session, from_ns
@@ -179,6 +180,28 @@ def choose_contract(session: Session, candidates: Sequence[EsCandidate], *, roll
 
 
 # ---------------------------------------------------------------------------------------- streams
+@numba.njit(cache=True)
+def _select(iid, price, ids, check_price, mask):  # pragma: no cover - compiled
+    """mask[i] = record i is one of ``ids`` (sorted) with a defined price; returns (n other, n undef)."""
+    n_other = 0
+    n_undef = 0
+    undef = np.int64(9223372036854775807)
+    for i in range(iid.shape[0]):
+        v = np.int64(iid[i])
+        ok = False
+        for j in range(ids.shape[0]):
+            if ids[j] == v:
+                ok = True
+                break
+        if not ok:
+            n_other += 1
+        elif check_price and price[i] == undef:
+            n_undef += 1
+            ok = False
+        mask[i] = ok
+    return n_other, n_undef
+
+
 def es_chunks(files: Iterable[tuple[dt.date, DbnHeader]], kind: str, session: Session, choice: EsChoice,
               count: int, stats: StreamStats) -> Iterator[np.ndarray]:
     """ES ``trades`` (:data:`~spymaster.events.TRADE`) or ``mbp-10`` (:data:`~spymaster.events.BOOK`) chunks.
@@ -192,7 +215,7 @@ def es_chunks(files: Iterable[tuple[dt.date, DbnHeader]], kind: str, session: Se
     order = OrderCheck()
     stats.reset()
     for day, header in files:
-        ids = choice.ids_for(day)
+        ids_arr = np.array(sorted(choice.ids_for(day)), dtype=np.int64)
         before = dict(stats.dropped)
         index = 0
         past_end = False
@@ -208,17 +231,11 @@ def es_chunks(files: Iterable[tuple[dt.date, DbnHeader]], kind: str, session: Se
             past_end = hi < n
             if hi > lo:
                 part = raw[lo:hi]
-                iid = part["instrument_id"]
-                mask = (iid == ids[0]) if len(ids) == 1 else np.isin(iid, ids)
-                n_inst = int(mask.sum())
-                stats.add_filtered("other_instrument", (hi - lo) - n_inst)
-                if kind == "trades" and n_inst:
-                    undef = mask & (part["price"] == UNDEF_PRICE)
-                    n_undef = int(undef.sum())
-                    if n_undef:
-                        stats.add_dropped("undef_price", n_undef)
-                        mask &= ~undef
-                        n_inst -= n_undef
+                mask = np.empty(hi - lo, dtype=np.bool_)
+                n_other, n_undef = _select(part["instrument_id"], part["price"], ids_arr, kind == "trades", mask)
+                stats.add_filtered("other_instrument", n_other)
+                stats.add_dropped("undef_price", n_undef)
+                n_inst = (hi - lo) - n_other - n_undef
                 if n_inst:
                     out = part if n_inst == hi - lo else part[mask]
                     out = out.view(layout)
