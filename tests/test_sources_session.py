@@ -204,6 +204,8 @@ def test_manifest_is_json_with_sizes_hashes_contract_and_counts(lake):
     assert m["es_contract"]["raw_symbol"] == "ESH6" and m["es_contract"]["session_trades"] == 6
     assert m["streams"]["es_trade"]["kept"] == 6 and m["streams"]["option_trade"]["dropped"]["no_definition"] == 2
     assert m["session"]["start_et"] == "2025-12-16 17:00:00 ET"
+    used = {r for st in m["streams"].values() for r in (*st["filtered"], *st["dropped"])}
+    assert used and used <= set(m["reasons"])  # every counted reason is explained
     again = open_session(lake, D, CFG)
     for s in again.streams():
         _drain(s)

@@ -51,6 +51,16 @@ UNITS = {
 }
 
 
+REASONS = {
+    "outside_session": "filtered: ts_recv outside the session window (start_ns, end_ns]",
+    "other_instrument": "filtered: an ES record of another instrument (other month, spread, other product)",
+    "not_0dte": "filtered: an option trade of a contract that is not a session 0DTE contract of the root",
+    "undef_price": "dropped (repair): price is UNDEF (i64 max) / null / NaN",
+    "no_definition": "dropped: option trade whose instrument_id has no definition in force (ts_recv <= its own)",
+    "definition_deleted": "dropped: option trade after its instrument's definition was deleted ('D')",
+}
+
+
 @dataclass
 class InputFile:
     """One input file: where, what, how big; ``sha256`` is computed on first access (streamed, cached)."""
@@ -142,6 +152,7 @@ class SessionInputs:
                         "ignored_files": [f.rel_path for f in self.options_ignored],
                         "contracts": self.contracts.summary(), "definitions": self.option_definitions},
             "streams": {st.name: st.stats.to_dict() for st in self._streams},
+            "reasons": dict(REASONS),
         }
 
 
