@@ -120,6 +120,23 @@ class ReplayEngine:
                 self._stop(int(ts[i]))
         self.stats.last_ts = int(ts[-1])
 
+    def settle(self, ts_ns: int) -> None:
+        """Do now the stop work (bar closes, label resolutions, level snapshot) that the next event
+        will do before it is applied, knowing that event has ``ts_recv >= ts_ns``.
+
+        The debugger's "event time has reached ``ts_ns``": afterwards every applied event has
+        ts_recv < ts_ns and the bars ending at or before ``ts_ns`` are closed. Only call it when
+        such an event exists (the data continues): feeding that event afterwards then gives the
+        same state and rows as feeding it without this call. Replay never calls it.
+        """
+        if self.finished:
+            raise RuntimeError("engine already finished")
+        if self.next_boundary is None:
+            return  # nothing applied yet: the first event does the first stop
+        deadline = self.labels.next_deadline()
+        if ts_ns >= self.next_boundary or (deadline is not None and ts_ns > deadline):
+            self._stop(int(ts_ns))
+
     def advance_clock(self, ts_ns: int) -> None:
         """Live mode: a heartbeat or timer says event time has reached ``ts_ns`` (no data)."""
         self.feed(EventBatch.clock(ts_ns))
