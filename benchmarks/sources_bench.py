@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         size = p.stat().st_size
 
         def hashing() -> int:
-            dbn_mod._HASH_CACHE.clear()
+            dbn_mod.clear_hash_cache()
             file_sha256(p)
             return size
 

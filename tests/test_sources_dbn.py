@@ -240,3 +240,16 @@ def test_file_sha256_is_the_hash_of_the_file_bytes(tmp_path):
     _write_trades(p, 100)
     assert file_sha256(p) == hashlib.sha256(p.read_bytes()).hexdigest()
     assert file_sha256(p) == file_sha256(str(p))
+
+
+def test_file_sha256_prefetched_in_the_background_equals_the_direct_hash(tmp_path):
+    from spymaster.sources import dbn as dbn_mod
+
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"t{i}.dbn"
+        _write_trades(p, 1000 + i)
+        paths.append(p)
+    dbn_mod.clear_hash_cache()
+    dbn_mod.prefetch_sha256(paths)
+    assert [file_sha256(p) for p in paths] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 import databento_dbn as dbn
 import numba
@@ -41,7 +41,7 @@ import numpy as np
 import zstandard
 from databento.common.constants import SCHEMA_STRUCT_MAP, SCHEMA_STRUCT_MAP_V1, SCHEMA_STRUCT_MAP_V2
 
-from spymaster.errors import CorruptInputError, MissingInputError, OrderingError, SchemaMismatchError
+from spymaster.errors import CorruptInputError, InputError, MissingInputError, OrderingError, SchemaMismatchError
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DBN_MAGIC = b"DBN"
@@ -115,7 +115,12 @@ class DbnHeader:
 
 def _open_raw(path: Path) -> tuple[BinaryIO, Any, bool]:
     """Open ``path``: (file, reader of the decompressed DBN bytes, zstd?) — zstd detected by content."""
-    f = open(path, "rb")
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise MissingInputError("file not found", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", path=path) from None
     magic = f.read(4)
     f.seek(0)
     if magic == ZSTD_MAGIC:
@@ -295,7 +300,7 @@ def _raw_chunks(h: DbnHeader, count: int, dtype: np.dtype, validate: bool) -> It
     stride = dtype.itemsize + (8 if h.ts_out else 0)
     f, reader, _ = _open_raw(h.path)
     with f:
-        head = reader.read(h.header_len)
+        head = _read_exact(reader, h.header_len, h.path, "DBN header")
         if len(head) < h.header_len:
             raise CorruptInputError("file ends inside the DBN header", path=h.path)
         index = 0
@@ -334,7 +339,7 @@ def _decoded_chunks(h: DbnHeader, count: int, schema: str, *, mixed: bool, valid
     pending: list[bytes] = []
     index = 0  # records of the file decoded so far (all schemas)
     with f:
-        reader.read(h.header_len)
+        _read_exact(reader, h.header_len, h.path, "DBN header")
         while True:
             try:
                 block = reader.read(_READ_BLOCK)
@@ -450,18 +455,20 @@ class StreamStats:
 
 
 # ---------------------------------------------------------------------------------------- hashing
-_HASH_CACHE: dict[tuple[str, int, int, int], str] = {}
+_HashKey = tuple[str, int, int, int]
+_HASH_CACHE: dict[_HashKey, str] = {}
+_HASH_RUNNING: dict[_HashKey, threading.Event] = {}
 _HASH_LOCK = threading.Lock()
+_PREFETCH: deque[Path] = deque()
+_PREFETCH_THREAD: threading.Thread | None = None
 
 
-def file_sha256(path: str | Path) -> str:
-    """sha256 (hex) of a file's bytes, streamed in 1 MiB blocks and cached per (path, size, mtime)."""
-    p = Path(path)
+def _hash_key(p: Path) -> _HashKey:
     st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-    with _HASH_LOCK:
-        if key in _HASH_CACHE:
-            return _HASH_CACHE[key]
+    return (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _sha256_of(p: Path) -> str:
     h = hashlib.sha256()
     buf = bytearray(_READ_BLOCK)
     mv = memoryview(buf)
@@ -470,12 +477,69 @@ def file_sha256(path: str | Path) -> str:
             k = f.readinto(buf)
             if not k:
                 break
-            h.update(mv[:k])
-    digest = h.hexdigest()
+            h.update(mv[:k])  # releases the GIL: a background hash runs beside the decoding
+    return h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 (hex) of a file's bytes: streamed in 1 MiB blocks, computed once per (path, size, mtime).
+
+    If :func:`prefetch_sha256` is already hashing the file, waits for that result instead of
+    reading the file a second time.
+    """
+    p = Path(path)
+    try:
+        key = _hash_key(p)
+    except FileNotFoundError:
+        raise MissingInputError("file not found (while hashing)", path=p) from None
+    while True:
+        with _HASH_LOCK:
+            if key in _HASH_CACHE:
+                return _HASH_CACHE[key]
+            running = _HASH_RUNNING.get(key)
+            if running is None:
+                mine = _HASH_RUNNING[key] = threading.Event()
+        if running is None:
+            break
+        running.wait()  # the other hasher finished (or failed: then loop and hash here)
+    try:
+        digest = _sha256_of(p)
+        with _HASH_LOCK:
+            _HASH_CACHE[key] = digest
+        return digest
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", path=p) from None
+    finally:
+        with _HASH_LOCK:
+            _HASH_RUNNING.pop(key, None)
+        mine.set()
+
+
+def _prefetch_worker() -> None:
+    global _PREFETCH_THREAD
+    while True:
+        with _HASH_LOCK:
+            if not _PREFETCH:
+                _PREFETCH_THREAD = None
+                return
+            p = _PREFETCH.popleft()
+        try:
+            file_sha256(p)
+        except Exception:  # the foreground call reports problems; a prefetch only saves time
+            pass
+
+
+def prefetch_sha256(paths: Iterable[str | Path]) -> None:
+    """Start hashing ``paths`` on one background daemon thread (results land in the cache)."""
+    global _PREFETCH_THREAD
     with _HASH_LOCK:
-        _HASH_CACHE[key] = digest
-    return digest
+        _PREFETCH.extend(Path(p) for p in paths)
+        if _PREFETCH_THREAD is None:
+            _PREFETCH_THREAD = threading.Thread(target=_prefetch_worker, name="spymaster-sha256", daemon=True)
+            _PREFETCH_THREAD.start()
 
 
-def file_size(path: str | Path) -> int:
-    return os.stat(path).st_size
+def clear_hash_cache() -> None:
+    """Forget computed hashes (benchmarks)."""
+    with _HASH_LOCK:
+        _HASH_CACHE.clear()

@@ -72,7 +72,7 @@ def check_parquet(path: Path) -> pq.ParquetFile:
     """Open ``path`` and check the SPEC §12 columns; :class:`SchemaMismatchError` / :class:`CorruptInputError`."""
     try:
         pf = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise CorruptInputError(f"not a readable Parquet file: {exc}", path=path) from None
     schema = pf.schema_arrow
     for name in COLUMNS:
@@ -92,6 +92,19 @@ def _to_date(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
         col = pc.cast(col, pa.timestamp("ns"))
         return col.to_numpy(zero_copy_only=False).astype("datetime64[D]")
     return pc.cast(col, pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
+
+
+def _batches(pf: pq.ParquetFile, path: Path, count: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """Row-group batches of at most ``count`` rows; a decoding failure becomes :class:`CorruptInputError`."""
+    it = pf.iter_batches(batch_size=count, columns=columns)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as exc:
+            raise CorruptInputError(f"cannot decode Parquet data: {exc}", path=path) from None
+        yield batch
 
 
 def _strings(col: pa.Array) -> pa.Array:
@@ -114,8 +127,7 @@ class ParquetOptions:
     def _scan_contracts(self) -> None:
         day = np.datetime64(self.session.date.isoformat(), "D")
         for path in self.files:
-            for batch in self._pf[path].iter_batches(batch_size=self.count,
-                                                     columns=["symbol", "expiration", "strike", "right"]):
+            for batch in _batches(self._pf[path], path, self.count, ["symbol", "expiration", "strike", "right"]):
                 enc = _strings(batch.column("symbol")).dictionary_encode()
                 idx = enc.indices.to_numpy(zero_copy_only=False)
                 uniq = enc.dictionary.to_pylist()
@@ -154,7 +166,7 @@ class ParquetOptions:
         for path in self.files:
             index = 0
             before = dict(stats.dropped)
-            for batch in self._pf[path].iter_batches(batch_size=self.count, columns=cols):
+            for batch in _batches(self._pf[path], path, self.count, cols):
                 n = batch.num_rows
                 tcol = batch.column("ts_recv_ns")
                 if tcol.null_count:

@@ -36,7 +36,8 @@ from spymaster.events import KIND_BOOK, KIND_NAMES, KIND_OPTION, KIND_TRADE
 from spymaster.logs import get_logger
 from spymaster.sources import es as es_mod
 from spymaster.sources import opra as opra_mod
-from spymaster.sources.dbn import DbnHeader, StreamStats, check_schema, file_sha256, open_dbn, record_dtype
+from spymaster.sources.dbn import (DbnHeader, StreamStats, check_schema, file_sha256, open_dbn, prefetch_sha256,
+                                   record_dtype)
 from spymaster.sources.lake import DATASET_NAMES, GLBX, OPRA, Lake
 from spymaster.sources.parquet import ParquetOptions, parquet_files
 
@@ -181,8 +182,11 @@ def _open_checked(path: Path, schema: str, dataset_dir: str) -> DbnHeader:
 
 
 # ---------------------------------------------------------------------------------------- entry point
-def open_session(lake: Lake, date: str | dt.date, config: Config) -> SessionInputs:
+def open_session(lake: Lake, date: str | dt.date, config: Config, *, prefetch_hashes: bool = True) -> SessionInputs:
     """Locate, validate and prepare every input of trading date ``date``.
+
+    ``prefetch_hashes`` starts hashing the input files on a background thread (hashlib releases
+    the GIL), so the sha256 values of :meth:`SessionInputs.manifest` are ready when the replay is.
 
     Raises :class:`MissingInputError`, :class:`CorruptInputError`, :class:`SchemaMismatchError`,
     :class:`OrderingError` (ES trades pre-scan) or :class:`InstrumentError` naming the file and
@@ -322,6 +326,8 @@ def open_session(lake: Lake, date: str | dt.date, config: Config) -> SessionInpu
         Stream(KIND_OPTION, KIND_NAMES[KIND_OPTION], role_files("opra_trades", "options_parquet"), StreamStats(),
                option_factory),
     ]
+    if prefetch_hashes:
+        prefetch_sha256([f.path for f in files])
     return SessionInputs(session=session, config=config, lake=lake, es=choice, files=files, contracts=contracts,
                          options_source=source, options_ignored=ignored, option_definitions=opt_defs,
                          _streams=streams)
