@@ -1,0 +1,372 @@
+"""Running many trading dates: one per-date function, three executors.
+
+The unit of work is :func:`run_date` (a :class:`DateTask` → a :class:`DateResult`). It is a
+module-level function of an importable module whose argument is plain data (the config as the
+nested dict of :meth:`Config.to_dict`, TOML-able), so it pickles by reference to any executor:
+
+- ``workers=1``, no scheduler: in this process, one date after the other;
+- ``workers=N``: N local processes (``spawn``; each worker imports the package once and stays
+  up for many dates);
+- ``scheduler=ADDRESS``: a dask.distributed cluster (``"local"`` starts a LocalCluster of
+  ``workers`` single-threaded worker processes).
+
+Every executor gives byte-identical Gold files: the per-date work is
+:meth:`spymaster.pipeline.Pipeline.execute`, deterministic and written atomically (temp file +
+fsync + rename), so a date killed half-way leaves no file that looks complete and a rerun
+replays exactly the dates whose output is missing.
+
+A failing date never stops the others: a :class:`~spymaster.errors.SpymasterError` (or any
+other exception) becomes a ``failed`` result with the message; a worker process that dies (a
+signal, out of memory) breaks the local pool, whose unfinished dates are resubmitted to a fresh
+pool — a date that is in flight when two pools break is replayed alone, and if its worker dies
+again it is reported failed.
+
+Numba kernels are ``cache=True``: every process loads them from the on-disk cache beside the
+sources (or ``NUMBA_CACHE_DIR``), so a worker compiles nothing once the cache is warm, and
+compiles at most once per process (workers outlive dates). :attr:`DateResult.compiled` counts
+the kernels a date had to compile (numba cache misses), so a recompile per date would show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from spymaster.batch.dates import DatePlan, plan_dates
+from spymaster.config import Config
+from spymaster.errors import SpymasterError
+from spymaster.logs import get_logger
+
+log = get_logger("batch")
+
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+WORKER_DIED = ("the worker process died while replaying this date (killed by a signal or crashed, "
+               "e.g. out of memory)")
+
+
+@dataclass(frozen=True)
+class DateTask:
+    """Everything a worker needs to replay one date: plain, picklable data.
+
+    ``config`` is :meth:`Config.to_dict` (its ``io.lake`` is the lake); ``log_json`` /
+    ``log_level`` configure structlog in the worker like in the parent.
+    """
+
+    date: str
+    config: dict[str, dict[str, Any]]
+    force: bool = False
+    log_json: bool | None = None
+    log_level: str = "info"
+
+
+@dataclass
+class DateResult:
+    """The outcome of one date (what travels back from a worker: no tables)."""
+
+    date: str
+    status: str                  # done | skipped | failed
+    touches: int = 0
+    events: int = 0
+    seconds: float = 0.0         # wall time of the replay + write in the worker
+    path: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    compiled: int = 0            # numba kernels compiled while replaying this date (cache misses)
+    worker: str = ""             # host:pid
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------- numba cache
+def compiled_kernels() -> int:
+    """Numba compilations so far in this process: cache misses of the ``spymaster.*`` kernels.
+
+    Counts the dispatchers reachable as module attributes of loaded ``spymaster`` modules; a
+    kernel loaded from the on-disk cache is a hit and does not count.
+    """
+    try:
+        from numba.core.dispatcher import Dispatcher
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return 0
+    seen: dict[int, Any] = {}
+    for name, mod in list(sys.modules.items()):
+        if mod is None or not (name == "spymaster" or name.startswith("spymaster.")):
+            continue
+        for obj in list(vars(mod).values()):
+            if isinstance(obj, Dispatcher):
+                seen[id(obj)] = obj
+    return sum(sum(d.stats.cache_misses.values()) for d in seen.values())
+
+
+def _worker_id() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# ---------------------------------------------------------------------------------------- unit of work
+def run_date(task: DateTask) -> DateResult:
+    """Replay ``task.date`` and write its Gold file; never raises (a failure is a result)."""
+    from spymaster import logs
+
+    logs.configure(json=task.log_json, level=task.log_level)
+    t0 = time.perf_counter()
+    before = compiled_kernels()
+    try:
+        from spymaster.pipeline import Pipeline
+
+        cfg = Config.from_mapping(task.config, source="<batch task>")
+        res = Pipeline(cfg).execute(task.date, force=task.force, write=True)
+        out = DateResult(task.date, SKIPPED if res.skipped else DONE,
+                         touches=0 if res.skipped else int(res.table.num_rows), events=int(res.events),
+                         seconds=time.perf_counter() - t0, path=str(res.path) if res.path else None)
+    except SpymasterError as exc:
+        out = DateResult(task.date, FAILED, seconds=time.perf_counter() - t0, error=str(exc),
+                         error_type=type(exc).__name__)
+    except Exception as exc:  # any bug in one date must not stop the batch
+        log.error("date_crashed", date=task.date, error=repr(exc), traceback=traceback.format_exc())
+        out = DateResult(task.date, FAILED, seconds=time.perf_counter() - t0,
+                         error=f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__)
+    out.compiled = compiled_kernels() - before
+    out.worker = _worker_id()
+    return out
+
+
+def _failed(task: DateTask, message: str, error_type: str) -> DateResult:
+    return DateResult(task.date, FAILED, error=message, error_type=error_type)
+
+
+# ---------------------------------------------------------------------------------------- executors
+OnResult = Callable[[DateResult], None]
+
+
+def run_serial(tasks: Sequence[DateTask], fn: Callable[[DateTask], DateResult] = run_date,
+               on_result: OnResult | None = None) -> list[DateResult]:
+    """One date after the other in this process."""
+    out = []
+    for t in tasks:
+        r = fn(t)
+        out.append(r)
+        if on_result is not None:
+            on_result(r)
+    return out
+
+
+def _pool(n: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+
+
+def run_processes(tasks: Sequence[DateTask], workers: int, fn: Callable[[DateTask], DateResult] = run_date,
+                  on_result: OnResult | None = None) -> list[DateResult]:
+    """``workers`` local processes; survives worker deaths (see the module docstring)."""
+    results: dict[str, DateResult] = {}
+
+    def done(r: DateResult) -> None:
+        results[r.date] = r
+        if on_result is not None:
+            on_result(r)
+
+    breaks: dict[str, int] = {t.date: 0 for t in tasks}
+    pending = list(tasks)
+    alone: list[DateTask] = []
+    while pending:
+        retry: list[DateTask] = []
+        with _pool(min(workers, len(pending))) as pool:
+            futures = {pool.submit(fn, t): t for t in pending}
+            for fut in as_completed(futures):
+                t = futures[fut]
+                try:
+                    done(fut.result())
+                except BrokenProcessPool:
+                    breaks[t.date] += 1
+                    (alone if breaks[t.date] >= 2 else retry).append(t)
+                except Exception as exc:  # e.g. the result could not be pickled
+                    done(_failed(t, f"{type(exc).__name__}: {exc}", type(exc).__name__))
+        if retry:
+            log.warning("worker_pool_broken", resubmitted=[t.date for t in retry])
+        pending = sorted(retry, key=lambda t: t.date)
+    for t in sorted(alone, key=lambda t: t.date):
+        log.warning("replaying_alone", date=t.date, reason="in flight when two worker pools broke")
+        with _pool(1) as pool:
+            try:
+                done(pool.submit(fn, t).result())
+            except BrokenProcessPool:
+                done(_failed(t, WORKER_DIED, "WorkerDied"))
+            except Exception as exc:
+                done(_failed(t, f"{type(exc).__name__}: {exc}", type(exc).__name__))
+    return [results[t.date] for t in tasks]
+
+
+def _probe_worker() -> str:
+    """Run on each Dask worker: the code version it would write (it imports the package)."""
+    from spymaster.pipeline import code_version
+
+    return code_version()
+
+
+def run_dask(tasks: Sequence[DateTask], scheduler: str, workers: int = 1,
+             fn: Callable[[DateTask], DateResult] = run_date, on_result: OnResult | None = None) -> list[DateResult]:
+    """A dask.distributed cluster at ``scheduler`` (``"local"``: a LocalCluster of ``workers`` processes)."""
+    import logging
+
+    from distributed import Client, LocalCluster
+    from distributed import as_completed as dask_completed
+
+    from spymaster.pipeline import code_version
+
+    cluster = None
+    try:
+        if scheduler == "local":
+            cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.WARNING)
+            client = Client(cluster)
+        else:
+            client = Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise SpymasterError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
+    results: dict[str, DateResult] = {}
+    try:
+        versions = client.run(_probe_worker)
+        mine = code_version()
+        other = {w: v for w, v in versions.items() if v != mine}
+        if other:
+            log.warning("dask_workers_run_other_code", client=mine, workers=other)
+        log.info("dask_cluster", scheduler=client.scheduler.address, workers=len(versions))
+        token = uuid.uuid4().hex[:8]
+        futures = client.map(fn, list(tasks), key=[f"spymaster-replay-{t.date}-{token}" for t in tasks],
+                             pure=False, retries=0)
+        by_key = {f.key: t for f, t in zip(futures, tasks)}
+        for fut in dask_completed(futures):
+            t = by_key[fut.key]
+            try:
+                r = fut.result()
+            except Exception as exc:  # KilledWorker, CancelledError, ...
+                r = _failed(t, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+            results[t.date] = r
+            if on_result is not None:
+                on_result(r)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return [results[t.date] for t in tasks]
+
+
+# ---------------------------------------------------------------------------------------- batch
+@dataclass
+class BatchReport:
+    """Plans of every candidate date and results of the dates that ran."""
+
+    plans: list[DatePlan]
+    results: list[DateResult] = field(default_factory=list)
+    seconds: float = 0.0         # wall time of the run phase
+
+    @property
+    def done(self) -> list[DateResult]:
+        return [r for r in self.results if r.status == DONE]
+
+    @property
+    def failed(self) -> list[DateResult]:
+        return [r for r in self.results if r.status == FAILED]
+
+    @property
+    def skipped(self) -> list[DatePlan | DateResult]:
+        return [p for p in self.plans if not p.runs] + [r for r in self.results if r.status == SKIPPED]
+
+    @property
+    def not_trading_days(self) -> int:
+        return sum(1 for p in self.plans if p.session is None)
+
+    @property
+    def touches(self) -> int:
+        return sum(r.touches for r in self.done)
+
+    @property
+    def events(self) -> int:
+        return sum(r.events for r in self.done)
+
+    @property
+    def compiled(self) -> int:
+        return sum(r.compiled for r in self.results)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    def summary_line(self) -> str:
+        n_skip = len(self.skipped)
+        nt = self.not_trading_days
+        skip = f"{n_skip} skipped" + (f" ({nt} not trading days)" if nt else "")
+        return (f"batch: {len(self.done)} done, {skip}, {len(self.failed)} failed; "
+                f"{self.touches:,} touches written; {self.events:,} events in {self.seconds:.2f} s "
+                f"({self.events_per_s:,.0f} events/s)")
+
+
+def make_tasks(plans: Iterable[DatePlan], config: Config, *, force: bool = False, log_json: bool | None = None,
+               log_level: str = "info") -> list[DateTask]:
+    cfg = config.to_dict()
+    return [DateTask(p.iso, cfg, force=force, log_json=log_json, log_level=log_level) for p in plans if p.runs]
+
+
+def execute(tasks: Sequence[DateTask], *, workers: int = 1, scheduler: str | None = None,
+            fn: Callable[[DateTask], DateResult] = run_date, on_result: OnResult | None = None) -> list[DateResult]:
+    """Run ``tasks`` with the executor the options select; results in task order."""
+    if not tasks:
+        return []
+    if scheduler:
+        return run_dask(tasks, scheduler, workers, fn, on_result)
+    if workers <= 1 or len(tasks) == 1:
+        return run_serial(tasks, fn, on_result)
+    return run_processes(tasks, workers, fn, on_result)
+
+
+def run_batch(config: Config, *, start: dt.date | str | None = None, end: dt.date | str | None = None,
+              dates: list[dt.date | str] | None = None, force: bool = False, workers: int = 1,
+              scheduler: str | None = None, log_json: bool | None = None, log_level: str = "info",
+              fn: Callable[[DateTask], DateResult] = run_date, on_plans: Callable[[list[DatePlan]], None] | None = None,
+              on_result: OnResult | None = None) -> BatchReport:
+    """Plan the candidate dates of ``config.io.lake`` and replay the runnable ones.
+
+    ``on_plans`` sees the plans before anything runs; ``on_result`` sees every finished date
+    (in completion order). Failures are logged (``date_failed`` with the date and the error) and
+    collected in the report; nothing raises for one date.
+    """
+    from spymaster.sources.lake import Lake
+
+    lake = Lake.at(config.io.lake)
+    plans = plan_dates(lake, config, start=start, end=end, dates=dates, force=force)
+    for p in plans:
+        if not p.runs:
+            log.info("date_skipped", date=p.iso, reason=p.reason)
+    if on_plans is not None:
+        on_plans(plans)
+    tasks = make_tasks(plans, config, force=force, log_json=log_json, log_level=log_level)
+
+    def seen(r: DateResult) -> None:
+        if r.status == FAILED:
+            log.error("date_failed", date=r.date, error=r.error, error_type=r.error_type, worker=r.worker)
+        else:
+            log.info("date_finished", date=r.date, status=r.status, touches=r.touches, events=r.events,
+                     seconds=round(r.seconds, 3), compiled_kernels=r.compiled, worker=r.worker)
+        if on_result is not None:
+            on_result(r)
+
+    t0 = time.perf_counter()
+    results = execute(tasks, workers=workers, scheduler=scheduler, fn=fn, on_result=seen)
+    report = BatchReport(plans, results, time.perf_counter() - t0)
+    log.info("batch_finished", done=len(report.done), skipped=len(report.skipped), failed=len(report.failed),
+             failed_dates=[r.date for r in report.failed], touches=report.touches, events=report.events,
+             seconds=round(report.seconds, 3), compiled_kernels=report.compiled)
+    return report
