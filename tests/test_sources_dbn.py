@@ -167,6 +167,40 @@ def test_truncated_zstd_file_is_refused_before_its_last_chunk_is_yielded(tmp_pat
     assert sum(len(c) for c in got) == 8  # the chunk holding the partial record never reaches the consumer
 
 
+@pytest.mark.parametrize("frac", [0.25, 0.5, 0.999])
+def test_zstd_file_cut_inside_a_frame_is_refused_when_opened(tmp_path, frac):
+    """Without the frame walk a cut at a block boundary would decode as a shorter, complete-looking file."""
+    full = tmp_path / "t.dbn"
+    rng = np.random.default_rng(3)
+    n = 60_000
+    recs = trades([utc_ns(D, 15) + i for i in range(n)], list(rng.integers(1, 10**12, n)), 1, "B", ESH6)
+    write_dbn(full, recs, dataset=GLBX_DS, schema="trades", start_ns=utc_ns(D))
+    z = zstandard.ZstdCompressor(level=3, write_checksum=True).compress(full.read_bytes())
+    p = tmp_path / "cut.trades.dbn.zst"
+    p.write_bytes(z[:int(len(z) * frac)])
+    with pytest.raises(CorruptInputError, match="truncated zstd stream: the file ends inside") as e:
+        read_dbn(p, "trades")
+    assert "cut.trades.dbn.zst" in str(e.value)
+
+
+def test_bytes_after_the_last_zstd_frame_are_refused(tmp_path):
+    full = tmp_path / "t.dbn"
+    _write_trades(full, 10)
+    p = tmp_path / "tail.dbn.zst"
+    p.write_bytes(zstandard.ZstdCompressor().compress(full.read_bytes()) + b"garbage")
+    with pytest.raises(CorruptInputError, match="no frame magic"):
+        open_dbn(p)
+
+
+def test_multi_frame_zstd_files_are_read_across_frames(tmp_path):
+    full = tmp_path / "t.dbn"
+    recs = _write_trades(full, 100)
+    raw = full.read_bytes()
+    p = tmp_path / "multi.dbn.zst"
+    p.write_bytes(zstandard.ZstdCompressor().compress(raw[:1000]) + zstandard.ZstdCompressor().compress(raw[1000:]))
+    assert np.concatenate(list(read_dbn(p, "trades", 7))).tobytes() == recs.tobytes()
+
+
 def test_corrupt_zstd_is_refused(tmp_path):
     full = tmp_path / "t.dbn"
     _write_trades(full, 2000)

@@ -8,6 +8,9 @@ differences, each of which is a refusal databento itself does not make:
 
 * a trailing partial record (truncated file) raises :class:`CorruptInputError` (databento only
   warns and drops it); for an uncompressed file this is detected when the header is opened;
+* a ``.zst`` file that ends inside a zstd frame is refused when the header is opened (a walk
+  over the frame and block headers, :func:`check_zstd_frames`) — a cut at a block boundary
+  would otherwise decode as a shorter, apparently complete file;
 * a file cut inside its header, an empty file, bad magic or a zstd decoding error raise
   :class:`CorruptInputError` naming the file;
 * every record's ``length`` and ``rtype`` are checked against the schema (catches corrupt data,
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -113,6 +117,71 @@ class DbnHeader:
         return _iter_chunks(self, count, schema, validate)
 
 
+_SKIPPABLE_LO, _SKIPPABLE_HI = 0x184D2A50, 0x184D2A5F
+
+
+def check_zstd_frames(path: Path) -> int:
+    """Walk the zstd frame and block headers of ``path`` (no decompression); the number of frames.
+
+    Raises :class:`CorruptInputError` if the file ends inside a frame (a ``.zst`` cut anywhere,
+    even at a block boundary, which a streaming decompressor reads as a shorter complete file),
+    or if bytes after a frame are not another frame. Cost: one 3-byte ``pread`` per compressed
+    block (each block holds at most 128 KiB of output).
+    """
+    size = path.stat().st_size
+    frames = 0
+    fd = os.open(path, os.O_RDONLY)
+
+    def cut(where: str, need: int) -> CorruptInputError:
+        return CorruptInputError(f"truncated zstd stream: the file ends inside {where} of frame {frames} "
+                                 f"({size} bytes; at least {need} needed)", path=path)
+
+    try:
+        pos = 0
+        while pos < size:
+            head = os.pread(fd, 5, pos)
+            if len(head) < 4:
+                raise cut("the frame magic", pos + 4)
+            m = int.from_bytes(head[:4], "little")
+            if _SKIPPABLE_LO <= m <= _SKIPPABLE_HI:
+                n = os.pread(fd, 4, pos + 4)
+                pos += 8 + (int.from_bytes(n, "little") if len(n) == 4 else size)
+                if pos > size:
+                    raise cut("a skippable frame", pos)
+                continue
+            if head[:4] != ZSTD_MAGIC:
+                raise CorruptInputError(f"corrupt zstd stream: no frame magic at byte {pos} (after {frames} "
+                                        "complete frames)", path=path)
+            if len(head) < 5:
+                raise cut("the frame header", pos + 5)
+            fhd = head[4]
+            single = (fhd >> 5) & 1
+            fcs = (0 if not single else 1, 2, 4, 8)[fhd >> 6]
+            did = (0, 1, 2, 4)[fhd & 3]
+            checksum = 4 if (fhd >> 2) & 1 else 0
+            pos += 5 + (0 if single else 1) + did + fcs
+            while True:
+                bh_b = os.pread(fd, 3, pos)
+                if len(bh_b) < 3:
+                    raise cut("a block header", pos + 3)
+                bh = int.from_bytes(bh_b, "little")
+                btype, bsize = (bh >> 1) & 3, bh >> 3
+                if btype == 3:
+                    raise CorruptInputError(f"corrupt zstd stream: reserved block type at byte {pos}", path=path)
+                pos += 3 + (1 if btype == 1 else bsize)
+                if pos > size:
+                    raise cut("a block", pos)
+                if bh & 1:
+                    break
+            pos += checksum
+            if pos > size:
+                raise cut("the last block or checksum", pos)
+            frames += 1
+    finally:
+        os.close(fd)
+    return frames
+
+
 def _open_raw(path: Path) -> tuple[BinaryIO, Any, bool]:
     """Open ``path``: (file, reader of the decompressed DBN bytes, zstd?) — zstd detected by content."""
     try:
@@ -194,6 +263,8 @@ def open_dbn(path: str | Path) -> DbnHeader:
             record_dtype(schema)
         except ValueError:
             raise CorruptInputError(f"unknown schema {schema!r} in the header", path=p) from None
+    if compressed:
+        check_zstd_frames(p)
     if not compressed and header.record_size:
         loose = (size - header.header_len) % header.record_size
         if loose:
