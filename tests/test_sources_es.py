@@ -222,3 +222,12 @@ def test_uncompressed_dbn_is_accepted_wherever_zst_is(lake, tmp_path):
     for a, b in zip(si.streams(), sz.streams()):
         assert np.concatenate(list(a.chunks())).tobytes() == np.concatenate(list(b.chunks())).tobytes()
     shutil.rmtree(tmp_path / "zst")
+
+
+def test_definitions_received_after_the_session_end_are_not_candidates(lake):
+    bronze.standard_lake(lake)
+    rows = [("ESZ5", ESZ5, dt.date(2025, 12, 19), utc_ns(D, 0, 0, 1)), ("ESH6", ESH6, dt.date(2026, 3, 20), utc_ns(D)),
+            ("ESM6", 500, dt.date(2026, 6, 19), END + 1)]
+    write(lake, GLBX, "definition", D, es_definitions(rows))
+    si = open_session(lake, D, CFG)
+    assert "ESM6" not in {c.raw_symbol for c in si.es.candidates}

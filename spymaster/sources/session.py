@@ -217,7 +217,7 @@ def open_session(lake: Lake, date: str | dt.date, config: Config, *, prefetch_ha
             rows = []
             for arr in h.chunks(count):
                 keep, n_spread = es_mod.outright_rows(arr)
-                rows.append(keep.copy())
+                rows.append(keep[keep["ts_recv"] <= session.end_ns].copy())  # causal: nothing from after D
                 spreads += n_spread
             defs_by_day[d] = np.concatenate(rows) if rows else np.zeros(0, dtype=record_dtype("definition"))
         else:
