@@ -36,7 +36,6 @@ from spymaster.calendar import Session, fmt_et, from_ns, ET, holiday_reason, par
 from spymaster.config import Config
 from spymaster.errors import CalendarError, SpymasterError
 from spymaster.sources.lake import GLBX, OPRA, Lake
-from spymaster.sources.parquet import parquet_files
 
 # plan.kind values
 READY = "ready"                  # runs
@@ -164,6 +163,8 @@ def _es_symbology_covers(lake: Lake, day: dt.date) -> bool:
 
 def requirements(lake: Lake, session: Session, root: str = "SPY") -> list[Requirement]:
     """Every input the replay of ``session`` reads (see the module docstring), present or not."""
+    from spymaster.sources.parquet import parquet_files  # imported here: it pulls in databento (~2 s)
+
     reqs: list[Requirement] = []
     for d in session.utc_days():
         for sch in ("trades", "mbp-10"):

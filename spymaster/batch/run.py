@@ -16,10 +16,9 @@ fsync + rename), so a date killed half-way leaves no file that looks complete an
 replays exactly the dates whose output is missing.
 
 A failing date never stops the others: a :class:`~spymaster.errors.SpymasterError` (or any
-other exception) becomes a ``failed`` result with the message; a worker process that dies (a
-signal, out of memory) breaks the local pool, whose unfinished dates are resubmitted to a fresh
-pool — a date that is in flight when two pools break is replayed alone, and if its worker dies
-again it is reported failed.
+other exception) becomes a ``failed`` result with the message; a local worker process that
+dies (a signal, out of memory, a crash) fails only the date it held and is replaced; a Dask
+worker's death is the cluster's to retry (``KilledWorker`` then fails that date).
 
 Numba kernels are ``cache=True``: every process loads them from the on-disk cache beside the
 sources (or ``NUMBA_CACHE_DIR``), so a worker compiles nothing once the cache is warm, and
@@ -36,8 +35,6 @@ import sys
 import time
 import traceback
 import uuid
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -162,48 +159,106 @@ def run_serial(tasks: Sequence[DateTask], fn: Callable[[DateTask], DateResult] =
     return out
 
 
-def _pool(n: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+def _worker_main(conn, fn: Callable[[DateTask], DateResult]) -> None:
+    """A local worker process: receive tasks, send results, until ``None``."""
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:        # the parent is gone
+            return
+        if task is None:
+            return
+        try:
+            result = fn(task)
+        except BaseException as exc:  # fn is run_date (never raises) or a caller's function
+            result = _failed(task, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+        conn.send(result)
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Any
+    task: DateTask | None = None
 
 
 def run_processes(tasks: Sequence[DateTask], workers: int, fn: Callable[[DateTask], DateResult] = run_date,
                   on_result: OnResult | None = None) -> list[DateResult]:
-    """``workers`` local processes; survives worker deaths (see the module docstring)."""
-    results: dict[str, DateResult] = {}
+    """``workers`` local processes (``spawn``), one date at a time each, dates handed out in order.
 
-    def done(r: DateResult) -> None:
+    Each worker holds one task, so a worker that dies (signal, out of memory, crash) fails
+    exactly the date it was replaying (:data:`WORKER_DIED`); a fresh worker takes its place.
+    """
+    from multiprocessing.connection import wait
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = list(tasks)
+    queue.reverse()                                   # pop() hands out dates in order
+    results: dict[str, DateResult] = {}
+    pool: list[_Worker] = []
+
+    def start() -> _Worker:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker_main, args=(child, fn), daemon=True, name="spymaster-batch-worker")
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def finish(r: DateResult) -> None:
         results[r.date] = r
         if on_result is not None:
             on_result(r)
 
-    breaks: dict[str, int] = {t.date: 0 for t in tasks}
-    pending = list(tasks)
-    alone: list[DateTask] = []
-    while pending:
-        retry: list[DateTask] = []
-        with _pool(min(workers, len(pending))) as pool:
-            futures = {pool.submit(fn, t): t for t in pending}
-            for fut in as_completed(futures):
-                t = futures[fut]
-                try:
-                    done(fut.result())
-                except BrokenProcessPool:
-                    breaks[t.date] += 1
-                    (alone if breaks[t.date] >= 2 else retry).append(t)
-                except Exception as exc:  # e.g. the result could not be pickled
-                    done(_failed(t, f"{type(exc).__name__}: {exc}", type(exc).__name__))
-        if retry:
-            log.warning("worker_pool_broken", resubmitted=[t.date for t in retry])
-        pending = sorted(retry, key=lambda t: t.date)
-    for t in sorted(alone, key=lambda t: t.date):
-        log.warning("replaying_alone", date=t.date, reason="in flight when two worker pools broke")
-        with _pool(1) as pool:
-            try:
-                done(pool.submit(fn, t).result())
-            except BrokenProcessPool:
-                done(_failed(t, WORKER_DIED, "WorkerDied"))
-            except Exception as exc:
-                done(_failed(t, f"{type(exc).__name__}: {exc}", type(exc).__name__))
+    def assign(w: _Worker) -> None:
+        w.task = queue.pop()
+        w.conn.send(w.task)
+
+    try:
+        for _ in range(min(workers, len(queue))):
+            w = start()
+            pool.append(w)
+            assign(w)
+        while pool:
+            ready = wait([w.conn for w in pool] + [w.process.sentinel for w in pool])
+            for w in list(pool):
+                got = None
+                if w.conn in ready or w.process.sentinel in ready:
+                    try:
+                        if w.conn.poll():
+                            got = w.conn.recv()
+                    except (EOFError, OSError):
+                        got = None
+                    if got is None and w.process.is_alive():
+                        continue
+                else:
+                    continue
+                if got is not None:
+                    finish(got)
+                    w.task = None
+                    if queue:
+                        assign(w)
+                    else:
+                        w.conn.send(None)
+                        w.process.join(timeout=30)
+                        w.conn.close()
+                        pool.remove(w)
+                    continue
+                # the worker died holding its task
+                w.process.join(timeout=5)
+                log.error("worker_died", date=w.task.date if w.task else None, exitcode=w.process.exitcode)
+                if w.task is not None:
+                    finish(_failed(w.task, f"{WORKER_DIED}; exit code {w.process.exitcode}", "WorkerDied"))
+                w.conn.close()
+                pool.remove(w)
+                if queue:
+                    nw = start()
+                    pool.append(nw)
+                    assign(nw)
+    finally:
+        for w in pool:
+            if w.process.is_alive():
+                w.process.kill()
+            w.process.join(timeout=5)
     return [results[t.date] for t in tasks]
 
 

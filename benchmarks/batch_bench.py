@@ -1,0 +1,106 @@
+"""Batch wall time with 1 vs 2 local worker processes (target: speed-up >= 1.6x on 2 cores).
+
+Run: ``python benchmarks/batch_bench.py [--dates 2025-12-15,2025-12-16,2025-12-17,2025-12-18]
+[--scale demo] [--seed 7] [--repeat 1]``.
+
+Generates (once, under ``benchmarks/out/batch_lake``) the synthetic market for the dates, warms
+the numba on-disk cache with one untimed replay, then for each worker count deletes the Gold
+outputs and times ``python -m spymaster.batch --dates ... --workers N`` end to end (a fresh
+process each time, as a user runs it: imports, planning, worker start-up, replay, writes).
+Prints the wall times, the batch's own run-phase time and events/s, the speed-up, and checks
+that both runs wrote byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "out" / "batch_lake"
+DATES = "2025-12-15,2025-12-16,2025-12-17,2025-12-18"
+SUMMARY = re.compile(r"batch: (\d+) done.*?; ([\d,]+) touches written; ([\d,]+) events in ([\d.]+) s \(([\d,]+) events/s\)")
+
+
+def ensure_lake(dates: list[str], scale: str, seed: int) -> None:
+    marker = OUT / f".generated-{scale}-{seed}-{'_'.join(dates)}"
+    if marker.exists():
+        return
+    from spymaster.sources.lake import Lake
+    from spymaster.synth import generate
+
+    t0 = time.perf_counter()
+    generate(Lake.at(OUT), dates, scale=scale, seed=seed)
+    marker.write_text("")
+    print(f"generated {len(dates)} {scale} dates in {time.perf_counter() - t0:.1f} s -> {OUT}")
+
+
+def clear_outputs(dates: list[str]) -> None:
+    from spymaster.sources.lake import Lake
+
+    for d in dates:
+        Lake.at(OUT).gold_path(d).unlink(missing_ok=True)
+
+
+def run_batch(dates: list[str], workers: int, *, force: bool = False) -> tuple[float, str]:
+    cmd = [sys.executable, "-m", "spymaster.batch", "--lake", str(OUT), "--dates", ",".join(dates),
+           "--workers", str(workers), "--no-progress"] + (["--force"] if force else [])
+    env = dict(os.environ)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"batch failed (exit {proc.returncode}): {' '.join(cmd)}")
+    return wall, proc.stdout
+
+
+def snapshot(dates: list[str]) -> dict[str, bytes]:
+    from spymaster.sources.lake import Lake
+
+    return {d: Lake.at(OUT).gold_path(d).read_bytes() for d in dates}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dates", default=DATES)
+    ap.add_argument("--scale", default="demo")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=1, help="timed runs per worker count (best is reported)")
+    args = ap.parse_args()
+    dates = [d.strip() for d in args.dates.split(",") if d.strip()]
+    ensure_lake(dates, args.scale, args.seed)
+
+    wall, _ = run_batch(dates[:1], 1, force=True)   # warms the numba on-disk cache (untimed)
+    print(f"warm-up replay of {dates[0]}: {wall:.2f} s")
+
+    best: dict[int, tuple[float, str]] = {}
+    outputs: dict[int, dict[str, bytes]] = {}
+    for _ in range(args.repeat):
+        for workers in (1, 2):
+            clear_outputs(dates)
+            wall, out = run_batch(dates, workers)
+            if workers not in best or wall < best[workers][0]:
+                best[workers] = (wall, out)
+            outputs[workers] = snapshot(dates)
+    for workers, (wall, out) in sorted(best.items()):
+        m = SUMMARY.search(out)
+        detail = ""
+        if m:
+            done, touches, events, secs, eps = m.groups()
+            detail = f"  ({done} dates, {touches} touches, {events} events; run phase {secs} s, {eps} events/s)"
+        print(f"--workers {workers}: {wall:.2f} s wall{detail}")
+    speedup = best[1][0] / best[2][0]
+    print(f"speed-up 2 vs 1 workers: {speedup:.2f}x (target >= 1.6x) on {os.cpu_count()} CPUs")
+    same = outputs[1] == outputs[2]
+    print(f"outputs byte-identical across worker counts: {same}")
+    if not same:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
