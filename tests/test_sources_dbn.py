@@ -287,3 +287,13 @@ def test_file_sha256_prefetched_in_the_background_equals_the_direct_hash(tmp_pat
     dbn_mod.clear_hash_cache()
     dbn_mod.prefetch_sha256(paths)
     assert [file_sha256(p) for p in paths] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+
+
+def test_record_layouts_per_dbn_version_agree_with_databento():
+    from databento.common.constants import SCHEMA_STRUCT_MAP, SCHEMA_STRUCT_MAP_V1, SCHEMA_STRUCT_MAP_V2
+
+    from spymaster.sources.dbn import _version_dtype
+
+    for version, table in ((3, SCHEMA_STRUCT_MAP), (1, SCHEMA_STRUCT_MAP_V1), (2, SCHEMA_STRUCT_MAP_V2)):
+        for schema, cls in table.items():
+            assert _version_dtype(str(schema), version) == np.dtype(cls._dtypes), (schema, version)

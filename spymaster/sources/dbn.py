@@ -43,7 +43,6 @@ import databento_dbn as dbn
 import numba
 import numpy as np
 import zstandard
-from databento.common.constants import SCHEMA_STRUCT_MAP, SCHEMA_STRUCT_MAP_V1, SCHEMA_STRUCT_MAP_V2
 
 from spymaster.errors import CorruptInputError, InputError, MissingInputError, OrderingError, SchemaMismatchError
 
@@ -55,11 +54,21 @@ _OHLCV_DEPRECATED_RTYPE = 0x11
 _READ_BLOCK = 1 << 20
 
 
+# schema → record class, as databento.common.constants has it (kept here: importing databento costs ~1 s of pandas)
+_V3 = {"mbo": dbn.MBOMsg, "mbp-1": dbn.MBP1Msg, "tbbo": dbn.MBP1Msg, "mbp-10": dbn.MBP10Msg, "trades": dbn.TradeMsg,
+       "ohlcv-1s": dbn.OHLCVMsg, "ohlcv-1m": dbn.OHLCVMsg, "ohlcv-1h": dbn.OHLCVMsg, "ohlcv-1d": dbn.OHLCVMsg,
+       "ohlcv-eod": dbn.OHLCVMsg, "definition": dbn.InstrumentDefMsg, "statistics": dbn.StatMsg,
+       "status": dbn.StatusMsg, "imbalance": dbn.ImbalanceMsg, "cmbp-1": dbn.CMBP1Msg, "cbbo-1s": dbn.CBBOMsg,
+       "cbbo-1m": dbn.CBBOMsg, "tcbbo": dbn.CBBOMsg, "bbo-1s": dbn.BBOMsg, "bbo-1m": dbn.BBOMsg}
+_OLD = {1: {"definition": dbn.InstrumentDefMsgV1, "statistics": dbn.StatMsgV1},
+        2: {"definition": dbn.InstrumentDefMsgV2, "statistics": dbn.StatMsgV1}}
+
+
 def record_dtype(schema: str) -> np.dtype:
     """The numpy dtype of one record of ``schema`` in the current (v3) layout."""
     try:
-        return np.dtype(SCHEMA_STRUCT_MAP[dbn.Schema(schema)]._dtypes)
-    except (ValueError, KeyError):
+        return np.dtype(_V3[schema]._dtypes)
+    except KeyError:
         raise ValueError(f"unknown DBN schema {schema!r}") from None
 
 
@@ -72,8 +81,10 @@ def schema_rtypes(schema: str) -> tuple[int, ...]:
 
 
 def _version_dtype(schema: str, version: int) -> np.dtype | None:
-    table = {1: SCHEMA_STRUCT_MAP_V1, 2: SCHEMA_STRUCT_MAP_V2}.get(version, SCHEMA_STRUCT_MAP)
-    cls = table.get(dbn.Schema(schema))
+    """The on-disk record dtype of ``schema`` in DBN ``version`` (None: no such schema in that version)."""
+    if version < 3 and schema == "ohlcv-eod":
+        return None
+    cls = _OLD.get(version, {}).get(schema) or _V3.get(schema)
     return None if cls is None else np.dtype(cls._dtypes)
 
 
