@@ -50,7 +50,7 @@ def _aggregate(cfg, dates: list[str] | None, start: str | None, end: str | None)
 @click.option("--dry-run", is_flag=True, help="List each date and why it would run or be skipped; run nothing.")
 @click.option("--force", is_flag=True, help="Rewrite Gold files that exist.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Local worker processes (1 = in this process); with --scheduler local, LocalCluster workers.")
+              help="Local worker processes (1 = in this process); with --scheduler local, the LocalCluster's workers.")
 @click.option("--scheduler", help="dask.distributed scheduler address (host:port), or 'local' for a LocalCluster.")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="Replay config TOML (default: built-in defaults).")
 @click.option("--lake", type=click.Path(file_okay=False), help="Lake root (overrides io.lake).")
@@ -83,7 +83,7 @@ def batch_cmd(start: str | None, end: str | None, dates: str | None, dry_run: bo
 
     def on_plans(plans) -> None:
         n = sum(p.runs for p in plans)
-        bar = click.progressbar(length=n, label=f"batch ({n} dates)", show_eta=True, show_pos=True,
+        bar = click.progressbar(length=n, label=f"batch ({n} date{'' if n == 1 else 's'})", show_eta=True, show_pos=True,
                                 hidden=no_progress or n == 0, item_show_func=lambda d: d or "")
         state["bar"] = bar.__enter__()
 
