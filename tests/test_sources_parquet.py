@@ -138,3 +138,13 @@ def test_no_options_source_names_both_expected_places(lake):
         open_session(lake, D, CFG)
     msg = str(e.value)
     assert str(lake.bronze_path(OPRA, "trades", D)) in msg and str(_pq_dir(lake)) in msg
+
+
+def test_parquet_dictionary_and_large_string_columns_are_accepted(lake):
+    p = _lake_with_parquet(lake)
+    t = pq.read_table(p)
+    t = t.set_column(t.schema.get_field_index("symbol"), "symbol", pa.array(t["symbol"].to_pylist(), pa.large_string()))
+    t = t.set_column(t.schema.get_field_index("right"), "right", t["right"].dictionary_encode())
+    pq.write_table(t, p)
+    _, got = _options(lake)
+    assert got["contract"].tolist() == [0, 1, 2, 0] and got["is_call"].tolist() == [1, 0, 1, 1]

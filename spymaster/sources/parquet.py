@@ -108,7 +108,10 @@ def _batches(pf: pq.ParquetFile, path: Path, count: int, columns: list[str]) -> 
 
 
 def _strings(col: pa.Array) -> pa.Array:
-    return col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
+    """A string column as plain ``string`` (dictionary-decoded, large_string cast)."""
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    return col if col.type == pa.string() else pc.cast(col, pa.string())
 
 
 class ParquetOptions:
