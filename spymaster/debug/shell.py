@@ -37,7 +37,8 @@ looking (state as of now: every applied event has an earlier ts_recv):
   tape [N]                 the last N ES trades (10) and the tape features of the levels near price
   fuel [all]               basis, spot, dealer gamma, walls, flip, per-contract volume / q / IV
   bar                      the open 1-min bar and the last closed one
-  touch [#K|EVENT_ID|LEVEL_ID]   the last touch (or that one) with every Gold column
+  touch [#K|EVENT_ID|LEVEL_ID]   every Gold column of the touch the run stopped at, else of the
+                           last touch (or of the one named: #K of the day, event_id, level_id)
   touches [N]              the last N touches (20)
   help                     this text
   quit                     leave (also: exit, q, end of input)"""

@@ -218,6 +218,7 @@ class Stepper:
         self.last_event: EventView | None = None
         self.touches: list[dict] = []          # every emitted touch row (labels fill in when resolved)
         self.last_bar: Bar | None = None       # the last closed 1-min bar
+        self.focus: dict | None = None         # the touch the last move stopped at (if it did)
         self.breakpoints: list[Breakpoint] = []
         self._bp_number = 0
         self._move_bars: list[Bar] = []
@@ -322,8 +323,10 @@ class Stepper:
         self._move_bars, self._move_touches = [], []
 
     def _result(self, reason: str, applied0: int, **kw) -> Stop:
-        return Stop(reason, self.applied - applied0, list(self._move_bars), list(self._move_touches),
+        stop = Stop(reason, self.applied - applied0, list(self._move_bars), list(self._move_touches),
                     at_end=self.engine.finished, **kw)
+        self.focus = stop.matched[-1] if stop.matched else None
+        return stop
 
     # ---------------------------------------------------------------------------- moves
     def step(self, n: int = 1) -> Stop:
@@ -371,6 +374,7 @@ class Stepper:
         """Run to the end of data ignoring breakpoints; the Gold table (as replay writes it)."""
         if not self.engine.finished:
             self._begin()
+            self.focus = None
             while self._peek():
                 b = self._batch
                 self._feed(b, self._i, len(b))
@@ -474,6 +478,9 @@ class Stepper:
         return t
 
     def last_touch(self) -> dict | None:
+        """The touch the last move stopped at, else the last touch emitted (None before the first)."""
+        if self.focus is not None:
+            return self.focus
         return self.touches[-1] if self.touches else None
 
     def find_touch(self, key: str) -> dict:
