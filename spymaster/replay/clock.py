@@ -1,0 +1,239 @@
+"""The live merge of several clients' streams, and the clock that closes bars in a quiet market.
+
+Live records come from two clients (one dataset each) whose streams are each in ``ts_recv`` order
+but arrive interleaved arbitrarily. :class:`LiveMerger` buffers the normalized records per kind
+and releases, as one :class:`~spymaster.events.EventBatch` in replay order (ts_recv, then ES
+trades < ES MBP-10 < option trades, then arrival order — :func:`spymaster.replay.merge.interleave`),
+everything strictly below the *release horizon*
+
+    H = min over open streams c of B_c,
+    B_c = max(data_c, heartbeat_c − L, wall_now − L if the feed is real-time),
+
+with L = ``live.lateness_ms``:
+
+* ``data_c`` — the largest ts_recv of a market-data record (trade, mbp-10; kept or filtered)
+  received from c: c's stream is ordered, so nothing older can still come from it;
+* ``heartbeat_c − L`` — a gateway heartbeat at ts h says c had nothing to send before h; records
+  already on their way may still carry ts_recv up to L below it;
+* ``wall_now − L`` — the wall-clock timer, used only when the feed is real-time (the latest index
+  ts of any stream is within ``realtime_window`` of the wall clock): every record is assumed to
+  arrive within L of its ts_recv. A historical replay through a gateway (timestamps far from the
+  wall clock) never uses it, so its merge depends on the records only, never on timing.
+
+A closed stream (clean end of session) no longer holds the horizon back. The horizon is monotone;
+a record arriving with ts_recv below the horizon already released is *late*: counted per stream
+and kind, logged, and dropped — never fed out of order.
+
+The clock: after the released data, :func:`clock_due` says whether a data-less tick at H would do
+stop work (a bar close — SPEC §4, "in live mode also when a heartbeat or clock tick passes
+bar_end" — or a label resolution); the runner then calls ``engine.advance_clock(H)``. H never runs
+ahead of data still inside another stream's lateness window (it is the minimum over streams), and
+ticks are clamped to the session end (a tick beyond it would complete labels the session's data
+cannot). While data flows, no tick is ever needed, so the engine sees exactly the replay's events.
+
+Units: timestamps int64 ns since the epoch (UTC); wall clock ns (``time.time_ns``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from spymaster.events import EMPTY_BOOKS, EMPTY_OPTIONS, EMPTY_TRADES, KIND_BOOK, KIND_NAMES, KIND_OPTION, KIND_TRADE, EventBatch
+from spymaster.logs import get_logger
+from spymaster.replay.merge import interleave
+
+log = get_logger("replay.clock")
+
+NEG_INF = -(2**63)
+POS_INF = 2**63 - 1
+_EMPTY = {KIND_TRADE: EMPTY_TRADES, KIND_BOOK: EMPTY_BOOKS, KIND_OPTION: EMPTY_OPTIONS}
+
+
+@dataclass
+class StreamClock:
+    """What the merge knows about one client's stream (ns)."""
+
+    name: str
+    data_ts: int | None = None
+    heartbeat_ts: int | None = None
+    closed: bool = False
+    late: dict[str, int] = field(default_factory=dict)
+    received: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def latest(self) -> int | None:
+        """Latest index timestamp seen (data or heartbeat)."""
+        vals = [v for v in (self.data_ts, self.heartbeat_ts) if v is not None]
+        return max(vals) if vals else None
+
+    def bound(self, lateness_ns: int, timer_ns: int | None) -> int:
+        """B_c: no record below this can still come from this stream (within the lateness window)."""
+        if self.closed:
+            return POS_INF
+        b = NEG_INF
+        if self.data_ts is not None:
+            b = self.data_ts
+        if self.heartbeat_ts is not None:
+            b = max(b, self.heartbeat_ts - lateness_ns)
+        if timer_ns is not None:
+            b = max(b, timer_ns)
+        return b
+
+
+class LiveMerger:
+    """Bounded-lateness merge of live streams into replay-ordered batches.
+
+    ``wall_ns`` (tests) is the wall clock; ``realtime_window_ns`` how far the feed's latest
+    timestamp may lag the wall clock for the feed to count as real-time (the wall-clock timer).
+    """
+
+    def __init__(self, streams: list[str], lateness_ns: int, *, realtime_window_ns: int,
+                 wall_ns: Callable[[], int] = time.time_ns) -> None:
+        if not streams:
+            raise ValueError("no streams to merge")
+        self.lateness_ns = int(lateness_ns)
+        self.realtime_window_ns = int(realtime_window_ns)
+        self.wall_ns = wall_ns
+        self.streams = {name: StreamClock(name) for name in streams}
+        self._buf: dict[int, list[np.ndarray]] = {KIND_TRADE: [], KIND_BOOK: [], KIND_OPTION: []}
+        self.released_ns: int = NEG_INF     # everything below was released
+        self.released = {KIND_NAMES[k]: 0 for k in self._buf}
+        self.buffered_max = 0
+        self._buffered = 0
+        self._last_late_log = 0.0
+
+    # ------------------------------------------------------------------ input
+    def push(self, stream: str, *, trades: np.ndarray = EMPTY_TRADES, books: np.ndarray = EMPTY_BOOKS,
+             options: np.ndarray = EMPTY_OPTIONS, data_ts: int | None = None,
+             heartbeat_ts: int | None = None) -> int:
+        """Add one stream's normalized records; returns how many were late (dropped).
+
+        ``data_ts``: largest ts_recv of the market-data records this push covers (including ones
+        the sources filtered out); ``heartbeat_ts``: the latest heartbeat's ts_event.
+        """
+        sc = self.streams[stream]
+        late_total = 0
+        for kind, arr in ((KIND_TRADE, trades), (KIND_BOOK, books), (KIND_OPTION, options)):
+            n = arr.shape[0]
+            if n == 0:
+                continue
+            name = KIND_NAMES[kind]
+            sc.received[name] = sc.received.get(name, 0) + n
+            ts = arr["ts_recv"]
+            if self.released_ns != NEG_INF and int(ts.min()) < self.released_ns:
+                ok = ts >= self.released_ns
+                n_late = n - int(ok.sum())
+                sc.late[name] = sc.late.get(name, 0) + n_late
+                late_total += n_late
+                arr = arr[ok]
+                if arr.shape[0] == 0:
+                    continue
+            self._buf[kind].append(arr)
+            self._buffered += arr.shape[0]
+        if late_total:
+            now = time.monotonic()
+            if now - self._last_late_log >= 1.0:
+                self._last_late_log = now
+                log.warning("live_late_records", stream=stream, late=late_total, released_ns=self.released_ns,
+                            lateness_ms=self.lateness_ns / 1e6, totals=dict(sc.late))
+        if data_ts is not None:
+            sc.data_ts = data_ts if sc.data_ts is None else max(sc.data_ts, int(data_ts))
+        if heartbeat_ts is not None:
+            sc.heartbeat_ts = heartbeat_ts if sc.heartbeat_ts is None else max(sc.heartbeat_ts, int(heartbeat_ts))
+        self.buffered_max = max(self.buffered_max, self._buffered)
+        return late_total
+
+    def close(self, stream: str) -> None:
+        """The stream ended (clean close): it no longer holds the horizon back."""
+        self.streams[stream].closed = True
+
+    # ------------------------------------------------------------------ horizon
+    def is_realtime(self, now_ns: int | None = None) -> bool:
+        now = self.wall_ns() if now_ns is None else now_ns
+        latest = [s.latest for s in self.streams.values() if s.latest is not None]
+        return bool(latest) and max(latest) >= now - self.realtime_window_ns
+
+    def horizon(self) -> int:
+        """The release horizon H (ns; ``POS_INF`` once every stream is closed)."""
+        now = self.wall_ns()
+        timer = now - self.lateness_ns if self.is_realtime(now) else None
+        return min(s.bound(self.lateness_ns, timer) for s in self.streams.values())
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered
+
+    # ------------------------------------------------------------------ output
+    def release(self, horizon: int | None = None) -> EventBatch:
+        """Every buffered record with ts_recv < H, in replay order (possibly empty); H becomes the
+        released horizon (monotone)."""
+        h = self.horizon() if horizon is None else int(horizon)
+        if h <= self.released_ns:
+            return EventBatch.empty()
+        parts = {}
+        for kind, chunks in self._buf.items():
+            if not chunks:
+                parts[kind] = _EMPTY[kind]
+                continue
+            arr = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+            ts = arr["ts_recv"]
+            if arr.shape[0] > 1 and (np.diff(ts) < 0).any():
+                arr = arr[np.argsort(ts, kind="stable")]
+                ts = arr["ts_recv"]
+            k = arr.shape[0] if h == POS_INF else int(np.searchsorted(ts, h, side="left"))
+            parts[kind] = arr[:k]
+            rest = arr[k:]
+            self._buf[kind] = [rest] if rest.shape[0] else []
+            self._buffered -= k
+            self.released[KIND_NAMES[kind]] += k
+        self.released_ns = h
+        if sum(p.shape[0] for p in parts.values()) == 0:
+            return EventBatch.empty()
+        return interleave(parts[KIND_TRADE], parts[KIND_BOOK], parts[KIND_OPTION])
+
+    def late_counts(self) -> dict[str, dict[str, int]]:
+        return {name: dict(s.late) for name, s in self.streams.items() if s.late}
+
+    def summary(self) -> dict:
+        return {
+            "lateness_ms": self.lateness_ns / 1e6,
+            "released": dict(self.released),
+            "late": self.late_counts(),
+            "late_total": sum(sum(v.values()) for v in self.late_counts().values()),
+            "buffered_max": self.buffered_max,
+            "streams": {n: {"received": dict(s.received), "closed": s.closed, "last_data_ts_ns": s.data_ts,
+                            "last_heartbeat_ts_ns": s.heartbeat_ts} for n, s in self.streams.items()},
+        }
+
+
+def clock_due(engine, ts_ns: int) -> bool:
+    """Would a data-less tick at ``ts_ns`` do stop work in ``engine`` (bar close or label resolution)?
+
+    False before the first event (the first event does the first stop) and for ts at or below the
+    last applied event.
+    """
+    nb = engine.next_boundary
+    if nb is None or engine.finished:
+        return False
+    last = engine.stats.last_ts
+    if last is not None and ts_ns < last:
+        return False
+    if ts_ns >= nb:
+        return True
+    deadline = engine.labels.next_deadline()
+    return deadline is not None and ts_ns > deadline
+
+
+def tick(engine, horizon_ns: int, session_end_ns: int) -> int | None:
+    """Advance ``engine``'s clock to min(H, session end) if that does stop work; returns the tick ts."""
+    if horizon_ns in (NEG_INF, POS_INF):
+        return None
+    t = min(int(horizon_ns), int(session_end_ns))
+    if clock_due(engine, t):
+        engine.advance_clock(t)
+        return t
+    return None
