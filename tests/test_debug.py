@@ -134,7 +134,7 @@ def test_stepping_a_whole_day_in_mixed_step_sizes_gives_the_replay_table(small_c
         elif op == 1:
             st.step(int(rng.integers(50, 3000)))
         elif op == 2:
-            st.until(st.reached_ns + int(rng.integers(1, 200)) * NS // 3)
+            st.until((st.reached_ns or st.session.start_ns) + int(rng.integers(1, 200)) * NS // 3)
         elif op == 3:
             st.next_touch()
         elif op == 4:

@@ -165,12 +165,25 @@ def parse_break(spec: str, session: Session) -> tuple[str, object]:
 # ------------------------------------------------------------------------------------ results
 @dataclass(frozen=True)
 class EventView:
-    """One applied event: its index in the day's stream, kind, ts_recv (ns) and record (a copy)."""
+    """One event of the day's stream: its index (from 0), kind, ts_recv (ns) and, via :attr:`record`,
+    its record (TRADE / BOOK / OPTION; None for a clock tick)."""
 
     index: int
     kind: int
     ts_ns: int
-    record: np.void | None
+    batch: EventBatch = field(repr=False, compare=False)
+    k: int = field(repr=False, compare=False)
+
+    @property
+    def record(self) -> np.void | None:
+        p = int(self.batch.pos[self.k])
+        if self.kind == KIND_TRADE:
+            return self.batch.trades[p]
+        if self.kind == KIND_BOOK:
+            return self.batch.books[p]
+        if self.kind == KIND_OPTION:
+            return self.batch.options[p]
+        return None
 
 
 @dataclass
@@ -287,16 +300,7 @@ class Stepper:
         return True
 
     def _view(self, b: EventBatch, k: int) -> EventView:
-        kind = int(b.kind[k])
-        p = int(b.pos[k])
-        rec = None
-        if kind == KIND_TRADE:
-            rec = b.trades[p].copy()
-        elif kind == KIND_BOOK:
-            rec = b.books[p].copy()
-        elif kind == KIND_OPTION:
-            rec = b.options[p].copy()
-        return EventView(self.applied - self._i + k, kind, int(b.ts[k]), rec)
+        return EventView(self.applied - self._i + k, int(b.kind[k]), int(b.ts[k]), b, k)
 
     # ---------------------------------------------------------------------------- engine calls
     def _feed(self, b: EventBatch, lo: int, hi: int, listing: list[EventView] | None = None) -> None:
