@@ -95,3 +95,34 @@ def test_a_date_without_inputs_is_a_clear_error(tmp_path, capsys):
     assert exc.value.code != 0
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pseudo-terminal")
+def test_on_a_terminal_it_prompts_with_the_time_and_keeps_a_readline_history(small_config, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    master, slave = os.openpty()
+    env = dict(os.environ, HOME=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "spymaster", "debug", "--date", DATE, "--lake", small_config.io.lake],
+                            stdin=slave, stdout=slave, stderr=subprocess.DEVNULL, env=env, close_fds=True)
+    os.close(slave)
+    os.write(master, b"step\n\nquit\n")          # an empty line repeats the last move
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:                          # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=120) == 0
+    text = out.decode("utf-8", "replace")
+    assert "(spymaster start) " in text
+    assert "(spymaster 2025-12-16 18:00:00.000) " in text          # the prompt shows the state's time
+    assert "#2 " in text and "> step" not in text                  # the empty line stepped again; no echo
+    history = (tmp_path / ".spymaster_debug_history").read_text()
+    assert "step" in history and "quit" in history
