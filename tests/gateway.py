@@ -103,15 +103,17 @@ class Feed:
 
     @classmethod
     def build(cls, dataset: str, *, head: Sequence[np.ndarray] = (), data: Sequence[np.ndarray] = (),
-              heartbeat_s: float | None = 10.0, until_ns: int | None = None) -> "Feed":
+              heartbeat_s: float | None = 10.0, since_ns: int | None = None, until_ns: int | None = None) -> "Feed":
         """``head`` arrays are sent first in the given order; ``data`` arrays are merged by ts_recv
         (stable, ties in list order) with heartbeats every ``heartbeat_s`` of event time without a
-        record (and up to ``until_ns``, if given)."""
+        record (from ``since_ns`` and up to ``until_ns``, if given)."""
         data = [np.ascontiguousarray(a) for a in data if a.shape[0]]
         head = [np.ascontiguousarray(a) for a in head if a.shape[0]]
         dts = [_ts_of(a) for a in data]
-        if heartbeat_s and dts:
-            all_ts = np.sort(np.concatenate(dts), kind="stable")
+        if heartbeat_s and (dts or (since_ns is not None and until_ns is not None)):
+            all_ts = np.sort(np.concatenate(dts), kind="stable") if dts else np.zeros(0, np.int64)
+            if since_ns is not None:
+                all_ts = np.insert(all_ts, 0, np.int64(since_ns))
             if until_ns is not None:
                 all_ts = np.append(all_ts, np.int64(until_ns))
             step = int(round(heartbeat_s * 1e9))
@@ -312,6 +314,12 @@ class Gateway:
         if lo > 0:  # a reconnection: the definitions again, then the data after the gap
             writer.write(feed.buf[: feed.offsets[feed.n_head]].tobytes())
             lo = max(lo, feed.n_head)
+        starts = [int(t.partition("start=")[2].split("|")[0]) for t in subs if "start=" in t]
+        if first and starts:  # intraday replay from ``start``: definitions, then data with ts >= start
+            k = feed.n_head + int(np.searchsorted(feed.ts[feed.n_head:], min(starts), side="left"))
+            if k > feed.n_head:
+                writer.write(feed.buf[: feed.offsets[feed.n_head]].tobytes())
+                lo = k
         stop_at = feed.records
         action, limit = None, None
         if first and beh.drop_after is not None:
@@ -359,6 +367,44 @@ class Gateway:
                 await asyncio.sleep(0.2)
         await writer.drain()
         writer.close()
+
+
+def feeds_from_lake(lake, date, *, heartbeat_s: float | None = 10.0) -> dict[str, Feed]:
+    """The session's Bronze DBN files as two feeds (GLBX.MDP3, OPRA.PILLAR): every definition file of
+    the session's UTC days first (day order, file order, with a SymbolMappingMsg per ES definition),
+    then every trades / mbp-10 record in ts_recv order with heartbeats from the session start to the
+    last record (as a gateway replaying the session from its start would send them; none after the
+    last record: event time must not pass the data's end, or labels the files leave incomplete would
+    complete)."""
+    from spymaster.calendar import session_for
+    from spymaster.sources.dbn import read_dbn
+    from spymaster.sources.lake import GLBX, OPRA
+
+    session = session_for(date)
+    days = session.utc_days()
+
+    def load(ds_dir: str, schema: str) -> list[np.ndarray]:
+        out = []
+        for d in days:
+            p = lake.find_bronze(ds_dir, schema, d)
+            if p is not None:
+                chunks = list(read_dbn(p, schema, 1_000_000))
+                if chunks:
+                    out.append(np.concatenate(chunks))
+        return out
+
+    feeds = {}
+    es_defs = load(GLBX, "definition")
+    maps = [mapping_records([r.decode() for r in a["raw_symbol"].tolist()], a["instrument_id"].tolist(),
+                            int(a["ts_recv"][0])) for a in es_defs if a.shape[0]]
+    glbx_data = [np.concatenate(x) for x in (load(GLBX, "trades"), load(GLBX, "mbp-10")) if x]
+    feeds["GLBX.MDP3"] = Feed.build("GLBX.MDP3", head=es_defs + maps, data=glbx_data, heartbeat_s=heartbeat_s,
+                                    since_ns=session.start_ns)
+    opra_data = load(OPRA, "trades")
+    feeds["OPRA.PILLAR"] = Feed.build("OPRA.PILLAR", head=load(OPRA, "definition"),
+                                      data=[np.concatenate(opra_data)] if opra_data else [], heartbeat_s=heartbeat_s,
+                                      since_ns=session.start_ns)
+    return feeds
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -122,7 +122,7 @@ class LiveRunner:
 
     def __init__(self, config: Config, date: str | dt.date, *, gateway: str | None = None, port: int | None = None,
                  start_ns: int | None = None, lake: str | Path | None = None, client_factory: Callable | None = None,
-                 on_bar: Callable | None = None, wall_ns: Callable[[], int] = time.time_ns, poll_s: float = 0.005,
+                 on_bar: Callable | None = None, on_batch: Callable | None = None, wall_ns: Callable[[], int] = time.time_ns, poll_s: float = 0.005,
                  compact_on_stop: bool = False, keep_parts: bool = False, install_signals: bool = True) -> None:
         from spymaster.replay.clock import LiveMerger
         from spymaster.replay.engine import ReplayEngine
@@ -134,6 +134,7 @@ class LiveRunner:
         self.session = session_from_config(parse_date(date), config)
         self.lake = Lake.at(lake if lake is not None else config.io.lake)
         self.poll_s = poll_s
+        self.on_batch = on_batch
         self.compact_on_stop = compact_on_stop
         self.keep_parts = keep_parts
         self.install_signals = install_signals
@@ -267,12 +268,22 @@ class LiveRunner:
 
         h = self.merger.horizon()
         batch = self.merger.release(h)
+        self._feed(batch)
+        t = tick(self.engine, h, self.session.end_ns)
+        if t is not None:
+            self.ticks += 1
+            if self.on_batch is not None:
+                from spymaster.events import EventBatch
+
+                self.on_batch(EventBatch.clock(t))
+        return len(batch) > 0
+
+    def _feed(self, batch) -> None:
         if len(batch):
             self.engine.feed(batch)
             self.fed += len(batch)
-        if tick(self.engine, h, self.session.end_ns) is not None:
-            self.ticks += 1
-        return len(batch) > 0
+            if self.on_batch is not None:
+                self.on_batch(batch)
 
     def _shutdown(self) -> LiveError | None:
         from spymaster.replay.clock import POS_INF
@@ -286,10 +297,10 @@ class LiveRunner:
                 c.join(timeout=2.0)
         self._pump()
         errors = [c.error for c in self.connections.values() if c.error is not None]
-        batch = self.merger.release(POS_INF)
-        if len(batch):
-            self.engine.feed(batch)
-            self.fed += len(batch)
+        self._feed(self.merger.release(POS_INF))
+        for st, name in ((self.es.trade_stats, src_glbx()), (self.es.book_stats, src_glbx()),
+                         (self.options.stats, src_opra())):
+            st.complete = self.merger.streams[name].closed
         self.engine.finish()
         self.sink.flush()
         return errors[0] if errors else None
@@ -398,6 +409,18 @@ def compact_day(lake, date: dt.date, metadata: dict[str, Any] | None, config: Co
     live["gap_affected_event_ids"] = gap_affected(sorted(set(rows)), gaps, before, after)
     md["live"] = live
     return compact(directory, lake.gold_path(date), md, keep_parts=keep_parts)
+
+
+def src_glbx() -> str:
+    from spymaster.sources.live import GLBX_DATASET
+
+    return GLBX_DATASET
+
+
+def src_opra() -> str:
+    from spymaster.sources.live import OPRA_DATASET
+
+    return OPRA_DATASET
 
 
 # ---------------------------------------------------------------------------------------- CLI
