@@ -519,3 +519,34 @@ def test_parse_count_accepts_separators_and_suffixes():
     for bad in ("x", "1.5", "k"):
         with pytest.raises(DebugError):
             parse_count(bad)
+
+
+def test_an_interrupt_stops_a_run_between_slices_without_changing_results(small_config, small_reference):
+    st = stepper(small_config)
+    st.add_break("touch")
+    feed = st._feed
+
+    def feed_then_interrupt(*args, **kw):
+        feed(*args, **kw)
+        st.interrupted = True          # what the shell's SIGINT handler does
+
+    st._feed = feed_then_interrupt
+    stop = st.cont()
+    assert stop.reason == "interrupted" and stop.applied > 0 and not st.finished
+    st._feed = feed
+    st.cont()
+    assert st.finish().equals(small_reference)
+
+
+def test_a_short_step_lists_each_bar_close_before_the_event_that_closed_it(small_config, small_reference):
+    t = sorted(set(small_reference.column("ts_event_ns").to_pylist()))[3]   # a bar close with touches
+    st = stepper(small_config)
+    st.until(t - NS)
+    while st.next_event().ts_ns < t:
+        st.step(1)
+    text = views.stop_report(st.step(3), st)
+    lines = text.splitlines()
+    k_bar = next(k for k, ln in enumerate(lines) if ln.startswith("bar closed"))
+    assert lines[k_bar + 1].startswith("  touch ")
+    first_event = next(k for k, ln in enumerate(lines) if ln.startswith("#"))
+    assert k_bar < first_event

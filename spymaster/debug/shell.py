@@ -143,7 +143,7 @@ class Shell:
                     continue
                 if not line.strip() and self.last_move is not None:
                     line = self.last_move
-                if not self.execute(line):
+                if not self._execute_interruptible(line):
                     break
         finally:
             if readline is not None and history is not None:
@@ -152,6 +152,23 @@ class Shell:
                 except OSError:
                     pass
         return self.errors
+
+    def _execute_interruptible(self, line: str) -> bool:
+        """:meth:`execute` with Ctrl-C stopping a running move at the next slice boundary (the
+        engine only ever sees whole slices, so its state stays consistent) instead of ending the shell."""
+        import signal
+
+        def on_sigint(signum, frame) -> None:
+            self.st.interrupted = True
+
+        try:
+            old = signal.signal(signal.SIGINT, on_sigint)
+        except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+            return self.execute(line)
+        try:
+            return self.execute(line)
+        finally:
+            signal.signal(signal.SIGINT, old)
 
     # ---------------------------------------------------------------------------- moves
     def _move(self, stop) -> str:

@@ -191,7 +191,8 @@ class Stop:
     """What a move did and why it stopped.
 
     ``reason``: ``step`` (the count was applied), ``time`` (until's time reached), ``breakpoint``,
-    ``touch`` (next touch found) or ``end`` (end of data; the engine is finished).
+    ``touch`` (next touch found), ``interrupted`` (:attr:`Stepper.interrupted` was set while
+    running) or ``end`` (end of data; the engine is finished).
     """
 
     reason: str
@@ -237,6 +238,7 @@ class Stepper:
         self._move_bars: list[Bar] = []
         self._move_touches: list[dict] = []
         self.table: pa.Table | None = None     # the Gold table, once finished
+        self.interrupted = False               # set (e.g. by a SIGINT handler) to stop a running move
 
     @classmethod
     def open(cls, config: Config, date, *, lake: str | Path | None = None) -> "Stepper":
@@ -325,6 +327,7 @@ class Stepper:
         if self.engine.finished:
             raise DebugError("end of data: the replay is finished (nothing left to run)")
         self._move_bars, self._move_touches = [], []
+        self.interrupted = False
 
     def _result(self, reason: str, applied0: int, **kw) -> Stop:
         stop = Stop(reason, self.applied - applied0, list(self._move_bars), list(self._move_touches),
@@ -397,6 +400,10 @@ class Stepper:
         t_stop = min(times) if times else None
         eng = self.engine
         while True:
+            if self.interrupted:
+                # only ever between slices: the engine has applied whole slices, its state is consistent
+                self.interrupted = False
+                return self._result("interrupted", a0)
             if not self._peek():
                 n0 = len(self._move_touches)
                 self._finish()

@@ -112,27 +112,37 @@ def stop_report(stop: Stop, st: Stepper) -> str:
     s = st.session
     lines = []
     if stop.events:
-        lines += [event_line(e, st) for e in stop.events]
+        # a short step: events in order, each bar close (and its touches) before the event that closed it
+        bars = list(stop.bars)
+        for e in stop.events:
+            while bars and bars[0].end_ns <= e.ts_ns:
+                lines += _bar_close_lines(bars.pop(0), stop, st)
+            lines.append(event_line(e, st))
+        for bar in bars:
+            lines += _bar_close_lines(bar, stop, st)
     elif stop.applied:
         lines.append(f"applied {stop.applied:,} events")
-    if stop.bars:
+    if stop.bars and not stop.events:
         if len(stop.bars) <= 3:
             lines += [bar_line(b, st, "bar closed") for b in stop.bars]
         else:
             lines.append(f"{len(stop.bars)} bars closed, the last: {bar_line(stop.bars[-1], st, '')[1:]}")
     shown = stop.touches[-20:]
-    if stop.touches:
+    if stop.touches and not stop.events:
         lines.append(f"{len(stop.touches)} touch{'es' if len(stop.touches) != 1 else ''} emitted"
                      + (f" (the last {len(shown)}):" if len(shown) < len(stop.touches) else ":"))
         lines += ["  " + touch_line(r, st) for r in shown]
+    where = fmt_clock(stop.matched[0]["ts_event_ns"] if stop.matched else st.now_ns, s)
     if stop.reason == "breakpoint":
         why = ", ".join(f"breakpoint {bp.number} ({bp.describe(s)})" for bp in stop.hit)
-        lines.append(f"stopped at {fmt_clock(st.now_ns, s)}: {why}")
+        lines.append(f"stopped at {where}: {why}")
     elif stop.reason == "touch":
-        lines.append(f"stopped at {fmt_clock(st.now_ns, s)}: {len(stop.matched)} matching touch"
+        lines.append(f"stopped at {where}: {len(stop.matched)} matching touch"
                      f"{'es' if len(stop.matched) != 1 else ''} at the bar close")
     elif stop.reason == "time":
-        lines.append(f"reached {fmt_clock(st.now_ns, s)}")
+        lines.append(f"reached {where}")
+    elif stop.reason == "interrupted":
+        lines.append(f"interrupted at {where}")
     if stop.at_end:
         stats = st.engine.stats
         lines.append(f"end of data: replay finished — {len(st.touches)} touches, {stats.labels_complete} labels "
@@ -140,6 +150,12 @@ def stop_report(stop: Stop, st: Stepper) -> str:
     elif st.last_event is not None:
         lines.append(f"at {fmt_clock(st.now_ns, s)}, {st.applied:,} events applied")
     return "\n".join(lines)
+
+
+def _bar_close_lines(bar: Bar, stop: Stop, st: Stepper) -> list[str]:
+    out = [bar_line(bar, st, "bar closed")]
+    out += ["  touch " + touch_line(r, st) for r in stop.touches if r["ts_event_ns"] == bar.end_ns]
+    return out
 
 
 # ------------------------------------------------------------------------------------ book
