@@ -30,7 +30,7 @@ def cli(ctx: click.Context, log_json: bool, log_level: str, debug: bool) -> None
 
 
 # One module per command group; each defines COMMANDS (a list of click commands).
-COMMAND_MODULES: list[str] = ["batch", "debug", "demo", "live", "replay", "sources"]
+COMMAND_MODULES: list[str] = ["batch", "debug", "demo", "live", "replay", "sources", "synth"]
 
 
 def _register() -> None:

@@ -54,17 +54,20 @@ def mapping(raw_symbol: str, instrument_id: int, start: dt.date, end: dt.date) -
 def write_dbn(path: str | Path, records: np.ndarray | Iterable[np.ndarray], *, dataset: str, schema: str | None,
               start_ns: int, end_ns: int | None = None, symbols: list[str] | None = None,
               mappings: list[SimpleNamespace] | None = None, compress: bool | None = None,
-              atomic: bool = True) -> Path:
+              atomic: bool = True, stype_in: str | None = None) -> Path:
     """Write a DBN v3 file: metadata header then the raw record bytes (zstd if ``.zst``).
 
     ``records`` is one array or an iterable of arrays (written in order, so a generator keeps
-    memory bounded). ``schema=None`` writes a mixed-schema header.
+    memory bounded). ``schema=None`` writes a mixed-schema header. ``stype_in`` overrides the
+    input symbology ('parent' for ``ES.FUT`` / ``SPY.OPT`` style daily files); by default it is
+    raw_symbol when ``symbols`` are given, else instrument_id.
     """
     path = Path(path)
     if compress is None:
         compress = path.suffix == ".zst"
     sch = None if schema is None else SCHEMAS[schema][2]
-    md = dbn.Metadata(dataset, int(start_ns), dbn.SType.RAW_SYMBOL if symbols else dbn.SType.INSTRUMENT_ID,
+    st_in = dbn.SType(stype_in) if stype_in else (dbn.SType.RAW_SYMBOL if symbols else dbn.SType.INSTRUMENT_ID)
+    md = dbn.Metadata(dataset, int(start_ns), st_in,
                       dbn.SType.INSTRUMENT_ID, sch, symbols=symbols or [], partial=[], not_found=[],
                       mappings=mappings or [], end=None if end_ns is None else int(end_ns))
     path.parent.mkdir(parents=True, exist_ok=True)
