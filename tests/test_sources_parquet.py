@@ -115,9 +115,8 @@ def test_parquet_ts_recv_going_backwards_across_files_is_refused(lake):
     rows = standard_parquet_rows()
     _lake_with_parquet(lake, rows[4:], "part-0000.parquet")
     options_parquet(_pq_dir(lake) / "part-0001.parquet", rows[:4])
-    si = open_session(lake, D, CFG)
     with pytest.raises(OrderingError, match="backwards across the file boundary") as e:
-        list(si.stream(KIND_OPTION).chunks())
+        open_session(lake, D, CFG)  # the contract pre-pass sees it before any consumer
     assert "part-0001.parquet" in str(e.value)
 
 
@@ -148,3 +147,21 @@ def test_parquet_dictionary_and_large_string_columns_are_accepted(lake):
     pq.write_table(t, p)
     _, got = _options(lake)
     assert got["contract"].tolist() == [0, 1, 2, 0] and got["is_call"].tolist() == [1, 0, 1, 1]
+
+
+def test_parquet_and_opra_dbn_number_contracts_alike(lake, tmp_path):
+    """Same trades from both sources → the same contract table and OPTION records (but side / tick_rule)."""
+    bronze.standard_lake(lake)
+    _, dbn_rows = _options(lake)
+    other = type(lake).at(tmp_path / "pq")
+    bronze.standard_lake(other, with_options=False)
+    syms = {1001: C680, 1002: P680, 1005: C685, 1007: bronze.P675}
+    rows = [{"ts": int(r["ts_recv"]), "symbol": syms[int(r["instrument_id"])], "price": float(r["price"]),
+             "size": int(r["size"])} for r in dbn_rows]
+    options_parquet(other.options_parquet_dir(D) / "part-0000.parquet",
+                    [{"ts": et_ns(D, 9, 0), "symbol": bronze.C680_TOMORROW, "price": 1.0}] + rows)
+    si_dbn, si_pq = open_session(lake, D, CFG), open_session(other, D, CFG)
+    assert si_dbn.contracts.to_list() == si_pq.contracts.to_list()
+    pq_rows = np.concatenate(list(si_pq.stream(KIND_OPTION).chunks()))
+    for f in ("ts_recv", "contract", "strike", "is_call", "price", "size"):
+        assert np.array_equal(dbn_rows[f], pq_rows[f]), f

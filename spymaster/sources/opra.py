@@ -7,9 +7,11 @@ expiry day); strike = ``strike_price`` / 1e9 (SPY $), right from ``instrument_cl
 multiplier 100 (an undefined ``contract_multiplier`` — i32 max in real files — counts as 100;
 a defined multiplier other than ``config.instrument.option_multiplier`` excludes the contract).
 
-Contracts get a dense index in order of first appearance in the session's definition files
-(UTC days ascending, file order); the same raw symbol keeps its index across days although
-instrument_ids are per day. A trade is joined to the latest definition of its instrument_id in
+Contracts get a dense index in order of their first kept trade of the session (found by a
+pre-scan of the trades files when the session is opened, which also validates them), so the
+OPRA DBN and Bronze Parquet sources number contracts alike; the same raw symbol keeps its index
+across UTC days although instrument_ids are per day. Defined contracts that never trade in the
+session are not in the table. A trade is joined to the latest definition of its instrument_id in
 the *same UTC day's* definition file with ``ts_recv`` ≤ its own (a numba merge-walk over both
 ts-sorted sequences, state carried across chunks, so any chunking gives the same result);
 ``security_update_action`` 'D' deletes the id's definition. Trades with no definition in force
@@ -254,9 +256,9 @@ def option_records(part: np.ndarray, codes: np.ndarray, contracts: ContractTable
     return out
 
 
-def opra_chunks(files: Iterable[tuple[dt.date, DbnHeader]], tables: dict[dt.date, DefTable], contracts: ContractTable,
-                session: Session, count: int, stats: StreamStats) -> Iterator[np.ndarray]:
-    """OPTION chunks of the session's 0DTE trades, in ts_recv order (checked across files)."""
+def _kept(files: Iterable[tuple[dt.date, DbnHeader]], tables: dict[dt.date, DefTable], session: Session, count: int,
+          stats: StreamStats, *, log_drops: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(DBN trade rows, definition codes) of the kept 0DTE trades, chunk by chunk, with the checks and counts."""
     order = OrderCheck()
     stats.reset()
     for day, header in files:
@@ -283,13 +285,53 @@ def opra_chunks(files: Iterable[tuple[dt.date, DbnHeader]], tables: dict[dt.date
                 stats.add_dropped("undef_price", int(undef.sum()))
                 good &= ~undef
                 if good.any():
-                    out = option_records(part[good], codes[good], contracts)
-                    stats.add_kept(out["ts_recv"])
-                    yield out
+                    kept = part[good]
+                    stats.add_kept(kept["ts_recv"].view(np.int64))
+                    yield kept, codes[good]
             if hi < n:
                 break
         for reason, total in sorted(stats.dropped.items()):
             delta = total - before.get(reason, 0)
-            if delta:
+            if delta and log_drops:
                 log.warning("option_trades_dropped", file=str(header.path), reason=reason, count=delta)
     stats.complete = True
+
+
+def traded_order(files: Iterable[tuple[dt.date, DbnHeader]], tables: dict[dt.date, DefTable], session: Session,
+                 count: int, n_contracts: int) -> np.ndarray:
+    """Definition-table indices of the contracts in order of their first kept trade (a pre-scan).
+
+    Also validates the trades files (ordering, truncation, records) before any consumer reads them.
+    """
+    seen = np.zeros(n_contracts, dtype=np.bool_)
+    order: list[int] = []
+    for _, codes in _kept(files, tables, session, count, StreamStats(), log_drops=False):
+        fresh = codes[~seen[codes]]
+        if fresh.size:
+            uniq, first = np.unique(fresh, return_index=True)
+            new = uniq[np.argsort(first, kind="stable")]
+            seen[new] = True
+            order.extend(new.tolist())
+    return np.array(order, dtype=np.int64)
+
+
+def restrict(contracts: ContractTable, tables: dict[dt.date, DefTable], order: np.ndarray) -> ContractTable:
+    """The contracts of ``order`` re-indexed 0..n−1 in that order; ``tables`` codes remapped in place
+    (a defined contract that never traded becomes CODE_OTHER: it has no trade to map)."""
+    out = ContractTable()
+    strike, is_call = contracts.strike, contracts.is_call
+    for i in order.tolist():
+        out.add(contracts.raw_symbols[i], float(strike[i]), bool(is_call[i]))
+    remap = np.full(len(contracts), CODE_OTHER, dtype=np.int32)
+    remap[order] = np.arange(order.shape[0], dtype=np.int32)
+    for t in tables.values():
+        sel = t.code >= 0
+        t.code[sel] = remap[t.code[sel]]
+    return out
+
+
+def opra_chunks(files: Iterable[tuple[dt.date, DbnHeader]], tables: dict[dt.date, DefTable], contracts: ContractTable,
+                session: Session, count: int, stats: StreamStats) -> Iterator[np.ndarray]:
+    """OPTION chunks of the session's 0DTE trades, in ts_recv order (checked across files)."""
+    for part, codes in _kept(files, tables, session, count, stats):
+        yield option_records(part, codes, contracts)

@@ -7,9 +7,9 @@ sorted by ``ts_recv_ns`` (checked across batches and files). Columns (SPEC §12)
 (contracts), ``aggressor`` int8 (+1 buy, −1 sell, 0 unknown).
 
 A row is a session 0DTE trade when its OCC symbol has the configured root and expiry D (a
-non-OCC symbol: the ``expiration`` column). Contracts get dense indices in order of first
-appearance (a cheap pre-pass over the symbol/expiration/strike/right columns); strike and right
-come from the ``strike`` / ``right`` columns. Output records are :data:`~spymaster.events.OPTION`
+non-OCC symbol: the ``expiration`` column). Contracts get dense indices in order of their first
+kept trade (a pre-pass when the source is opened, which also checks the ordering), exactly as
+the OPRA DBN source numbers them; strike and right come from the ``strike`` / ``right`` columns. Output records are :data:`~spymaster.events.OPTION`
 with ``side`` = aggressor as given and ``tick_rule`` = 0; ``instrument_id`` = 0 (Parquet has no
 instrument ids). A null or NaN price is dropped (``undef_price``); rows outside the session
 window are filtered. Reading is in row-group batches of at most ``count`` rows (pyarrow).
@@ -107,6 +107,14 @@ def _batches(pf: pq.ParquetFile, path: Path, count: int, columns: list[str]) -> 
         yield batch
 
 
+def _ts(batch: pa.RecordBatch, path: Path, index: int) -> np.ndarray:
+    """The batch's ``ts_recv_ns`` as int64 ns; nulls are refused."""
+    col = batch.column("ts_recv_ns")
+    if col.null_count:
+        raise CorruptInputError(f"null ts_recv_ns in rows {index}..{index + batch.num_rows - 1}", path=path)
+    return col.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
 def _strings(col: pa.Array) -> pa.Array:
     """A string column as plain ``string`` (dictionary-decoded, large_string cast)."""
     if pa.types.is_dictionary(col.type):
@@ -127,36 +135,67 @@ class ParquetOptions:
         self.anomalies: dict[str, int] = {}
         self._scan_contracts()
 
-    def _scan_contracts(self) -> None:
+    def _classify(self, raw: str, exp: np.datetime64, strike: float, right: str | None, path: Path
+                  ) -> tuple[float, bool] | None:
+        """(strike, is_call) if ``raw`` is a session 0DTE contract of the root, else None."""
         day = np.datetime64(self.session.date.isoformat(), "D")
+        try:
+            occ = parse_occ(raw)
+            root, exp_day = occ.root, np.datetime64(occ.expiration.isoformat(), "D")
+            if exp != exp_day:
+                self.anomalies["expiration_disagrees_with_symbol"] = \
+                    self.anomalies.get("expiration_disagrees_with_symbol", 0) + 1
+        except ValueError:
+            root, exp_day = raw.strip().split(" ")[0], exp
+        if root != self.root or exp_day != day:
+            return None
+        if right not in ("C", "P"):
+            raise CorruptInputError(f"contract {raw!r} has right {right!r} (want 'C' or 'P')", path=path)
+        if not np.isfinite(strike):
+            raise CorruptInputError(f"contract {raw!r} has strike {strike!r}", path=path)
+        return float(strike), right == "C"
+
+    def _scan_contracts(self) -> None:
+        """Contracts in order of their first kept trade (window, 0DTE, defined price); checks ordering early."""
+        s = self.session
+        known: dict[str, tuple[float, bool] | None] = {}
+        order = OrderCheck()
+        cols = ["ts_recv_ns", "symbol", "expiration", "strike", "right", "price"]
         for path in self.files:
-            for batch in _batches(self._pf[path], path, self.count, ["symbol", "expiration", "strike", "right"]):
-                enc = _strings(batch.column("symbol")).dictionary_encode()
-                idx = enc.indices.to_numpy(zero_copy_only=False)
+            index = 0
+            for batch in _batches(self._pf[path], path, self.count, cols):
+                n = batch.num_rows
+                ts = _ts(batch, path, index)
+                order.check(ts, path, index)
+                index += n
+                lo = int(np.searchsorted(ts, s.start_ns, side="right"))
+                hi = int(np.searchsorted(ts, s.end_ns, side="right"))
+                if hi <= lo:
+                    continue
+                part = batch.slice(lo, hi - lo)
+                enc = _strings(part.column("symbol")).dictionary_encode()
+                idx = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
                 uniq = enc.dictionary.to_pylist()
+                is0 = np.zeros(len(uniq) + 1, dtype=np.bool_)  # last slot: null symbol
+                exp = _to_date(part.column("expiration"))
+                strike = part.column("strike").fill_null(np.nan).to_numpy(zero_copy_only=False)
+                right = _strings(part.column("right")).to_pylist()
                 _, first = np.unique(idx, return_index=True)
-                exp = _to_date(batch.column("expiration"))
-                strike = batch.column("strike").to_numpy(zero_copy_only=False)
-                right = _strings(batch.column("right")).to_pylist()
-                for j in np.sort(first).tolist():
-                    raw = uniq[int(idx[j])]
-                    if raw is None or raw in self.contracts.index:
+                for j in first.tolist():
+                    k = int(idx[j])
+                    if k < 0:
                         continue
-                    try:
-                        occ = parse_occ(raw)
-                        root, exp_day = occ.root, np.datetime64(occ.expiration.isoformat(), "D")
-                        if exp[j] != exp_day:
-                            self.anomalies["expiration_disagrees_with_symbol"] = \
-                                self.anomalies.get("expiration_disagrees_with_symbol", 0) + 1
-                    except ValueError:
-                        root, exp_day = raw.strip().split(" ")[0], exp[j]
-                    if root != self.root or exp_day != day:
-                        continue
-                    if right[j] not in ("C", "P"):
-                        raise CorruptInputError(f"row {j} of a batch has right {right[j]!r} (want 'C' or 'P')", path=path)
-                    if not np.isfinite(strike[j]):
-                        raise CorruptInputError(f"row {j} of a batch has strike {strike[j]!r}", path=path)
-                    self.contracts.add(raw, float(strike[j]), right[j] == "C")
+                    raw = uniq[k]
+                    if raw not in known:
+                        known[raw] = self._classify(raw, exp[j], float(strike[j]), right[j], path)
+                    is0[k] = known[raw] is not None
+                price = part.column("price").fill_null(np.nan).to_numpy(zero_copy_only=False)
+                keep = is0[idx] & np.isfinite(price)
+                if keep.any():
+                    u, f = np.unique(idx[keep], return_index=True)
+                    for k in u[np.argsort(f, kind="stable")].tolist():
+                        if uniq[k] not in self.contracts.index:
+                            self.contracts.add(uniq[k], *known[uniq[k]])  # type: ignore[misc]
 
     def chunks(self, stats: StreamStats) -> Iterator[np.ndarray]:
         """OPTION chunks (ts_recv ascending), restricted to the session window and its 0DTE contracts."""
@@ -171,10 +210,7 @@ class ParquetOptions:
             before = dict(stats.dropped)
             for batch in _batches(self._pf[path], path, self.count, cols):
                 n = batch.num_rows
-                tcol = batch.column("ts_recv_ns")
-                if tcol.null_count:
-                    raise CorruptInputError(f"null ts_recv_ns in rows {index}..{index + n - 1}", path=path)
-                ts = tcol.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+                ts = _ts(batch, path, index)
                 order.check(ts, path, index)
                 stats.read += n
                 lo = int(np.searchsorted(ts, s.start_ns, side="right"))

@@ -279,16 +279,18 @@ def open_session(lake: Lake, date: str | dt.date, config: Config, *, prefetch_ha
             pairs.append((d, th, dh))
         for d, th, dh in pairs:
             option_files += [_input_file(dh, "opra_definition", d, lake), _input_file(th, "opra_trades", d, lake)]
-        contracts, tables, dstats = opra_mod.load_definitions(
+        defined, tables, dstats = opra_mod.load_definitions(
             [(d, dh) for d, _, dh in pairs], session, root=root,
             multiplier=config.instrument.option_multiplier, count=count)
         trade_files = [(d, th) for d, th, _ in pairs]
+        order = opra_mod.traded_order(trade_files, tables, session, count, len(defined))
+        contracts = opra_mod.restrict(defined, tables, order)
 
         def option_factory(stats: StreamStats) -> Iterator[np.ndarray]:
             return opra_mod.opra_chunks(trade_files, tables, contracts, session, count, stats)
 
         source = "opra-dbn"
-        opt_defs = dstats.to_dict()
+        opt_defs = {**dstats.to_dict(), "defined_contracts": len(defined)}
         for p in pq_files:
             ignored.append(InputFile(p, "options_parquet", "options-parquet", "parquet", session.date,
                                      p.stat().st_size, lake.root))
