@@ -10,10 +10,11 @@ OPRA DBN file of day D exists, from the Bronze Parquet directory of D. If both e
 (the Parquet files are listed as ignored). ``.dbn`` is accepted wherever ``.dbn.zst`` is.
 
 Everything is validated before a record reaches a consumer where that is possible: every
-header is read and checked (schema, dataset, truncation of uncompressed files) in
-:func:`open_session`; the ES trades files are pre-scanned (ordering, truncation, trades of the
-chosen contract). Ordering, truncation and record-level checks of the other files run as their
-chunks stream.
+header is read and checked (schema, dataset, truncation of uncompressed files, completeness of
+zstd frames) in :func:`open_session`; the ES trades files are pre-scanned (ordering, records,
+trades of the chosen contract) and so are the option trades (ordering, records, the order in
+which contracts first trade, which numbers them). Ordering and record checks of the MBP-10 files
+run as their chunks stream.
 
 Units: timestamps int64 ns since the epoch (UTC); ES prices int64 1e-9 index points (the
 :data:`~spymaster.events.TRADE` / :data:`~spymaster.events.BOOK` layouts); option strike and
