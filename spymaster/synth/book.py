@@ -54,8 +54,8 @@ UNDEF = np.int64(UNDEF_PRICE)
 S_BB, S_BA, S_LTE, S_LTR, S_SEQ, S_NEXT, S_NLAT, S_SI, S_SUP, S_SUPLO, S_SUPHI, S_NEV, S_GC, S_LO, S_HI = range(15)
 N_STATE = 16
 # ---- integer parameters (int64 P)
-P_T0, P_TEND, P_NMIN, P_N, P_BASE, P_TICK, P_SEQ0 = range(7)
-N_PARAM = 8
+P_T0, P_TEND, P_NMIN, P_N, P_BASE, P_TICK, P_SEQ0, P_W0M, P_W0T = range(9)
+N_PARAM = 10
 # ---- float parameters (float64 PF)
 PF_PULL, PF_ICE, PF_KAPPA, PF_LARGE, PF_TICKPTS = range(5)
 N_FPARAM = 6
@@ -68,6 +68,9 @@ A_SETUP, A_ADD, A_CANCEL, A_MARKET, A_ICEBERG, A_HIT_ICE, A_SWEEP_PREP, A_SWEEP,
 # ---- script log columns: ts_event, ts_recv, size applied, trades, first idx, last idx
 L_TE, L_TR, L_SIZE, L_NTR, L_FIRST, L_LAST = range(6)
 MAX_RECORDS_PER_EVENT = 400
+MASK32 = np.int64(0xFFFFFFFF)
+BOOK_WORDS = 46    # 368-byte MBP10Msg
+TRADE_WORDS = 6    # 48-byte TradeMsg
 MAX_TRADES_PER_EVENT = 40
 
 
@@ -132,14 +135,15 @@ def _visible(sz, side, best, n, idx, tmp):
     return idx <= tmp[9]
 
 
-@nb.njit(nt.none(A1, A1, A2, A2, A2, A3, A1, A2, I8, I8, I8, I8, I8, I8, I8), cache=True)
-def _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, idx, size, action, sidec, side_of_idx):
-    """Append one MBP-10 record (the change and the full top-10 book after it)."""
+@nb.njit(nt.none(A1, A1, A2, A2, A2, A1, A2, I8, I8, I8, I8, I8, I8, I8), cache=True)
+def _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, idx, size, action, sidec, side_of_idx):
+    """Append one MBP-10 record (the change and the full top-10 book after it), written directly
+    in the DBN ``MBP10Msg`` byte layout as 46 little-endian int64 words."""
     n = P[P_N]
     base = P[P_BASE]
     tick = P[P_TICK]
     k = cnt[0]
-    if k >= hdr.shape[0]:
+    if k >= rec.shape[0]:
         return  # cannot happen with MAX_RECORDS_PER_EVENT headroom; never write out of bounds
     nb_ = _top(sz, BID, ST[S_BB], n, tmp[0])
     na = _top(sz, ASK, ST[S_BA], n, tmp[1])
@@ -152,34 +156,34 @@ def _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, idx, size, action, sidec, si
                 depth += 1
         if depth > 9:
             depth = 9
-    hdr[k, 0] = te
-    hdr[k, 1] = tr
-    hdr[k, 2] = (base + idx) * tick
-    hdr[k, 3] = size
-    hdr[k, 4] = action
-    hdr[k, 5] = sidec
-    hdr[k, 6] = 0
-    hdr[k, 7] = depth
-    hdr[k, 8] = P[P_SEQ0] + ST[S_SEQ]
+    rec[k, 0] = P[P_W0M]
+    rec[k, 1] = te
+    rec[k, 2] = (base + idx) * tick
+    rec[k, 3] = (size & MASK32) | (action << 32) | (sidec << 40) | (depth << 56)
+    rec[k, 4] = tr
+    rec[k, 5] = ((14_000 + (tr - te) % 4000) & MASK32) | ((P[P_SEQ0] + ST[S_SEQ]) << 32)
     for j in range(10):
+        w = 6 + 4 * j
         if j < nb_:
             i = tmp[0, j]
-            lv[k, j, 0] = (base + i) * tick
-            lv[k, j, 2] = sz[BID, i]
-            lv[k, j, 4] = ct[BID, i]
+            rec[k, w] = (base + i) * tick
+            bsz = sz[BID, i]
+            bct = ct[BID, i]
         else:
-            lv[k, j, 0] = UNDEF
-            lv[k, j, 2] = 0
-            lv[k, j, 4] = 0
+            rec[k, w] = UNDEF
+            bsz = 0
+            bct = 0
         if j < na:
             i = tmp[1, j]
-            lv[k, j, 1] = (base + i) * tick
-            lv[k, j, 3] = sz[ASK, i]
-            lv[k, j, 5] = ct[ASK, i]
+            rec[k, w + 1] = (base + i) * tick
+            asz = sz[ASK, i]
+            act_ = ct[ASK, i]
         else:
-            lv[k, j, 1] = UNDEF
-            lv[k, j, 3] = 0
-            lv[k, j, 5] = 0
+            rec[k, w + 1] = UNDEF
+            asz = 0
+            act_ = 0
+        rec[k, w + 2] = (bsz & MASK32) | (asz << 32)
+        rec[k, w + 3] = (bct & MASK32) | (act_ << 32)
     cnt[0] = k + 1
 
 
@@ -230,8 +234,8 @@ def _ice_find(ice, side, idx):
     return -1
 
 
-@nb.njit(nt.UniTuple(I8, 4)(A1, A1, A2, A2, A2, A2, A2, A3, A2, A1, A2, I8, I8, I8, I8, I8, I8), cache=True)
-def _walk(ST, P, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, tr, side_hit, size, limit, maxwalk):
+@nb.njit(nt.UniTuple(I8, 4)(A1, A1, A2, A2, A2, A2, A2, A2, A1, A2, I8, I8, I8, I8, I8, I8), cache=True)
+def _walk(ST, P, sz, ct, res, ice, rec, trd, cnt, tmp, te, tr, side_hit, size, limit, maxwalk):
     """A market order of ``size`` hitting ``side_hit`` (ASK = buy aggressor), walking levels.
 
     Stops when filled, at ``limit`` (an idx not to walk beyond; -1 none), after ``maxwalk``
@@ -257,19 +261,18 @@ def _walk(ST, P, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, tr, side_hit, siz
         avail = sz[side_hit, best]
         q = remaining if remaining < avail else avail
         t = cnt[1]
-        if t >= trd.shape[0] or cnt[0] + 3 >= hdr.shape[0]:
+        if t >= trd.shape[0] or cnt[0] + 3 >= rec.shape[0]:
             break
-        trd[t, 0] = te
-        trd[t, 1] = tr
+        trd[t, 0] = P[P_W0T]
+        trd[t, 1] = te
         trd[t, 2] = (P[P_BASE] + best) * P[P_TICK]
-        trd[t, 3] = q
-        trd[t, 4] = aggr
-        trd[t, 5] = 0
-        trd[t, 6] = P[P_SEQ0] + ST[S_SEQ]
+        trd[t, 3] = (q & MASK32) | (CH_T << 32) | (aggr << 40)
+        trd[t, 4] = tr
+        trd[t, 5] = ((14_000 + (tr - te) % 4000) & MASK32) | ((P[P_SEQ0] + ST[S_SEQ]) << 32)
         cnt[1] = t + 1
-        _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, best, q, CH_T, aggr, side_hit)
+        _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, best, q, CH_T, aggr, side_hit)
         _remove(ST, P, sz, ct, res, side_hit, best, q, False)
-        _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, best, q, CH_C, bookc, side_hit)
+        _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, best, q, CH_C, bookc, side_hit)
         remaining -= q
         filled += q
         ntr += 1
@@ -283,8 +286,8 @@ def _walk(ST, P, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, tr, side_hit, siz
                 ice[k, I_RES] -= r
                 _add(ST, P, sz, ct, side_hit, best, r)
                 res[side_hit, best] += r
-                _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, best, r, CH_A, bookc, side_hit)
-                if cnt[1] >= trd.shape[0] - 2 or cnt[0] >= hdr.shape[0] - 4:
+                _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, best, r, CH_A, bookc, side_hit)
+                if cnt[1] >= trd.shape[0] - 2 or cnt[0] >= rec.shape[0] - 4:
                     break
                 continue
             ice[k, I_ACT] = 0
@@ -292,7 +295,7 @@ def _walk(ST, P, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, tr, side_hit, siz
             nlev += 1
             if nlev >= maxwalk:
                 break
-        if cnt[1] >= trd.shape[0] - 2 or cnt[0] >= hdr.shape[0] - 4:
+        if cnt[1] >= trd.shape[0] - 2 or cnt[0] >= rec.shape[0] - 4:
             break
     return filled, ntr, first, last
 
@@ -365,8 +368,8 @@ def _deep_fill(ST, P, sz, ct, res, mean, tmp, rng):
 
 # ============================================================================ ambient events
 
-@nb.njit(I8(A1, A1, F1, I8, F1, F1, F1, F1, F1, A2, A2, A2, A2, A2, A3, A2, A1, A2, U1, I8, I8), cache=True)
-def _ambient(ST, P, PF, m, addm, dtgt, trdm, pmkt, fair, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, rng, te, tr):
+@nb.njit(I8(A1, A1, F1, I8, F1, F1, F1, F1, F1, A2, A2, A2, A2, A2, A2, A1, A2, U1, I8, I8), cache=True)
+def _ambient(ST, P, PF, m, addm, dtgt, trdm, pmkt, fair, sz, ct, res, ice, rec, trd, cnt, tmp, rng, te, tr):
     n = P[P_N]
     f = _fair_idx(P, PF, fair, te)
     bb = ST[S_BB]
@@ -444,7 +447,7 @@ def _ambient(ST, P, PF, m, addm, dtgt, trdm, pmkt, fair, sz, ct, res, ice, hdr, 
         if uniform(rng) < PF[PF_LARGE]:
             size = 5 + int(addm[m] * math.exp(math.log(3.0) + 0.5 * normal(rng)))
         if ST[S_SUP] != side_hit:
-            _walk(ST, P, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, tr, side_hit, size, -1, 12)
+            _walk(ST, P, sz, ct, res, ice, rec, trd, cnt, tmp, te, tr, side_hit, size, -1, 12)
     elif kind == 2:
         side = add_side
         if side < 0:
@@ -494,7 +497,7 @@ def _ambient(ST, P, PF, m, addm, dtgt, trdm, pmkt, fair, sz, ct, res, ice, hdr, 
             _add(ST, P, sz, ct, side, idx, q)
             best = ST[S_BB] if side == BID else ST[S_BA]
             if _visible(sz, side, best, n, idx, tmp[2]):
-                _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, idx, q, CH_A, CH_B if side == BID else CH_A, side)
+                _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, idx, q, CH_A, CH_B if side == BID else CH_A, side)
     elif kind == 3:
         # cancels come mostly from the better-stocked side
         kb = _top(sz, BID, bb, n, tmp[0])
@@ -544,7 +547,7 @@ def _ambient(ST, P, PF, m, addm, dtgt, trdm, pmkt, fair, sz, ct, res, ice, hdr, 
             else:
                 q = max(1, int(c * uniform(rng)))
             _remove(ST, P, sz, ct, res, side, pick, q, True)
-            _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, pick, q, CH_C, CH_B if side == BID else CH_A, side)
+            _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, pick, q, CH_C, CH_B if side == BID else CH_A, side)
     elif kind == 4:
         side = BID if uniform(rng) < 0.5 else ASK
         if ST[S_SUP] != side:
@@ -557,7 +560,7 @@ def _ambient(ST, P, PF, m, addm, dtgt, trdm, pmkt, fair, sz, ct, res, ice, hdr, 
                 q = int(c * (0.4 + 0.5 * uniform(rng)))
                 if q > 0:
                     _remove(ST, P, sz, ct, res, side, i, q, False)
-                    _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, i, q, CH_C, CH_B if side == BID else CH_A, side)
+                    _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, i, q, CH_C, CH_B if side == BID else CH_A, side)
     elif kind == 5:
         side = BID if uniform(rng) < 0.5 else ASK
         best = bb if side == BID else ba
@@ -578,7 +581,7 @@ def _ambient(ST, P, PF, m, addm, dtgt, trdm, pmkt, fair, sz, ct, res, ice, hdr, 
             ice[slot, I_RES] = reserve
             ice[slot, I_EXP] = te + (60 + randint(rng, 540)) * 1_000_000_000
             ice[slot, I_SCR] = 0
-            _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, best, disp, CH_A, CH_B if side == BID else CH_A, side)
+            _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, best, disp, CH_A, CH_B if side == BID else CH_A, side)
     _deep_fill(ST, P, sz, ct, res, addm[m], tmp, rng)
     return cnt[0] - start
 
@@ -596,8 +599,8 @@ def _mean_visible(sz, side, best, n, tmp):
     return s / k
 
 
-@nb.njit(I8(A1, A1, A2, I8, A2, A2, A2, A2, A2, A2, A3, A2, A1, A2, I8, I8), cache=True)
-def _script(ST, P, sc, si, slog, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, tr):
+@nb.njit(I8(A1, A1, A2, I8, A2, A2, A2, A2, A2, A2, A2, A1, A2, I8, I8), cache=True)
+def _script(ST, P, sc, si, slog, sz, ct, res, ice, rec, trd, cnt, tmp, te, tr):
     n = P[P_N]
     typ = sc[si, SC_TYPE]
     side = sc[si, SC_SIDE]
@@ -628,7 +631,7 @@ def _script(ST, P, sc, si, slog, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, t
                 break
             q = sz[side, best]
             _remove(ST, P, sz, ct, res, side, best, q, False)
-            _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, best, q, CH_C, sidec, side)
+            _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, best, q, CH_C, sidec, side)
             applied += q
         for _guard in range(120):
             ob = ST[S_BB] if other == BID else ST[S_BA]
@@ -637,23 +640,23 @@ def _script(ST, P, sc, si, slog, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, t
             q = sz[other, ob]
             res[other, ob] = 0
             _remove(ST, P, sz, ct, res, other, ob, q, False)
-            _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, ob, q, CH_C, otherc, other)
+            _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, ob, q, CH_C, otherc, other)
         best = ST[S_BA] if side == ASK else ST[S_BB]
         mean = _mean_visible(sz, side, best, n, tmp[2])
         if size == 1 and sz[side, idx] > 0:
             q = sz[side, idx]
             _remove(ST, P, sz, ct, res, side, idx, q, False)
-            _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, idx, q, CH_C, sidec, side)
+            _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, idx, q, CH_C, sidec, side)
         elif size == 0 and sz[side, idx] == 0:
             q = max(5, int(mean))
             _add(ST, P, sz, ct, side, idx, q)
-            _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, idx, q, CH_A, sidec, side)
+            _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, idx, q, CH_A, sidec, side)
         cap = max(5, int(1.5 * mean))
         for i in range(p2, p3 + 1):
             if 0 <= i < n and sz[side, i] > cap:
                 q = sz[side, i] - cap
                 _remove(ST, P, sz, ct, res, side, i, q, False)
-                _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, i, q, CH_C, sidec, side)
+                _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, i, q, CH_C, sidec, side)
         ST[S_SUP] = side
         ST[S_SUPLO] = p2
         ST[S_SUPHI] = p3
@@ -663,18 +666,18 @@ def _script(ST, P, sc, si, slog, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, t
         applied = size
         first = idx
         last = idx
-        _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, idx, size, CH_A, sidec, side)
+        _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, idx, size, CH_A, sidec, side)
     elif typ == A_CANCEL:
         q = min(size, res[side, idx], sz[side, idx])
         if q > 0:
             res[side, idx] -= q
             _remove(ST, P, sz, ct, res, side, idx, q, True)
-            _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, idx, q, CH_C, sidec, side)
+            _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, idx, q, CH_C, sidec, side)
         applied = q
         first = idx
         last = idx
     elif typ == A_MARKET:
-        applied, ntr, first, last = _walk(ST, P, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, tr, side, size, idx, 40)
+        applied, ntr, first, last = _walk(ST, P, sz, ct, res, ice, rec, trd, cnt, tmp, te, tr, side, size, idx, 40)
     elif typ == A_ICEBERG:
         slot = -1
         for k in range(ice.shape[0]):
@@ -703,15 +706,39 @@ def _script(ST, P, sc, si, slog, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, t
         applied = disp + reserve
         first = idx
         last = idx
-        _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, idx, size, CH_A, sidec, side)
+        _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, idx, size, CH_A, sidec, side)
     elif typ == A_HIT_ICE:
         k = _ice_find(ice, side, idx)
         if k >= 0 and ice[k, I_RES] >= ice[k, I_DISP]:
             best = ST[S_BA] if side == ASK else ST[S_BB]
             if best == idx:
-                applied, ntr, first, last = _walk(ST, P, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, tr,
+                applied, ntr, first, last = _walk(ST, P, sz, ct, res, ice, rec, trd, cnt, tmp, te, tr,
                                                   side, sz[side, idx], idx, 1)
     elif typ == A_SWEEP_PREP:
+        if idx >= 0:
+            # the walk must start at ``idx``: clear better prices, make sure ``idx`` rests
+            for _guard in range(120):
+                best = ST[S_BA] if side == ASK else ST[S_BB]
+                if best < 0 or (side == ASK and best >= idx) or (side == BID and best <= idx):
+                    break
+                q = sz[side, best]
+                res[side, best] = 0
+                _remove(ST, P, sz, ct, res, side, best, q, False)
+                _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, best, q, CH_C, sidec, side)
+            other = ASK if side == BID else BID
+            for _guard in range(120):
+                ob = ST[S_BB] if other == BID else ST[S_BA]
+                if ob < 0 or (other == BID and ob < idx) or (other == ASK and ob > idx):
+                    break
+                q = sz[other, ob]
+                res[other, ob] = 0
+                _remove(ST, P, sz, ct, res, other, ob, q, False)
+                _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, ob, q, CH_C, CH_A if other == ASK else CH_B, other)
+            if sz[side, idx] == 0:
+                mean0 = _mean_visible(sz, side, ST[S_BA] if side == ASK else ST[S_BB], n, tmp[2])
+                q = max(5, int(mean0))
+                _add(ST, P, sz, ct, side, idx, q)
+                _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, idx, q, CH_A, sidec, side)
         best = ST[S_BA] if side == ASK else ST[S_BB]
         if best >= 0:
             step = 1 if side == ASK else -1
@@ -722,14 +749,14 @@ def _script(ST, P, sc, si, slog, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, t
                 if sz[side, i] == 0:
                     q = max(5, int(mean))
                     _add(ST, P, sz, ct, side, i, q)
-                    _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, i, q, CH_A, sidec, side)
+                    _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, i, q, CH_A, sidec, side)
                     applied += q
                 total += sz[side, i]
             if total < p2 + 1:
                 i = best + step * (size - 1)
                 q = p2 + 1 - total
                 _add(ST, P, sz, ct, side, i, q)
-                _emit(ST, P, sz, ct, hdr, lv, cnt, tmp, te, tr, i, q, CH_A, sidec, side)
+                _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, i, q, CH_A, sidec, side)
                 applied += q
     elif typ == A_SWEEP:
         best = ST[S_BA] if side == ASK else ST[S_BB]
@@ -738,7 +765,7 @@ def _script(ST, P, sc, si, slog, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, t
         for j in range(min(size - 1, kk)):
             s += sz[side, tmp[2, j]]
         q = max(p2, s + 1)
-        applied, ntr, first, last = _walk(ST, P, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, tr, side, q, -1,
+        applied, ntr, first, last = _walk(ST, P, sz, ct, res, ice, rec, trd, cnt, tmp, te, tr, side, q, -1,
                                           size + 8)
     elif typ == A_RELEASE:
         for i in range(max(0, p2), min(n, p3 + 1)):
@@ -758,12 +785,12 @@ def _script(ST, P, sc, si, slog, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, t
 
 # ============================================================================ driver kernel
 
-@nb.njit(I8(A1, A1, F1, F1, F1, F1, F1, F1, F1, A2, A2, A2, A2, A2, A2, A2, A3, A2, A1, A2, U1, I8), cache=True)
-def run_kernel(ST, P, PF, lam, pmkt, addm, dtgt, trdm, fair, sz, ct, res, ice, sc, slog, hdr, lv, trd, cnt, tmp,
+@nb.njit(I8(A1, A1, F1, F1, F1, F1, F1, F1, F1, A2, A2, A2, A2, A2, A2, A2, A2, A1, A2, U1, I8), cache=True)
+def run_kernel(ST, P, PF, lam, pmkt, addm, dtgt, trdm, fair, sz, ct, res, ice, sc, slog, rec, trd, cnt, tmp,
                rng, stop):
     """Process events until the next one's ts_recv >= ``stop`` (0), a buffer is full (1) or the
     ambient process and the script are exhausted (2)."""
-    cap_m = hdr.shape[0]
+    cap_m = rec.shape[0]
     cap_t = trd.shape[0]
     nsc = sc.shape[0]
     nmin = P[P_NMIN]
@@ -778,7 +805,7 @@ def run_kernel(ST, P, PF, lam, pmkt, addm, dtgt, trdm, fair, sz, ct, res, ice, s
             if tr >= stop:
                 return 0
             start = cnt[0]
-            _script(ST, P, sc, si, slog, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, te, tr)
+            _script(ST, P, sc, si, slog, sz, ct, res, ice, rec, trd, cnt, tmp, te, tr)
             ST[S_SI] = si + 1
         else:
             if nxt >= T_INF:
@@ -791,11 +818,11 @@ def run_kernel(ST, P, PF, lam, pmkt, addm, dtgt, trdm, fair, sz, ct, res, ice, s
             if m >= nmin:
                 m = nmin - 1
             start = cnt[0]
-            _ambient(ST, P, PF, m, addm, dtgt, trdm, pmkt, fair, sz, ct, res, ice, hdr, lv, trd, cnt, tmp, rng, te, tr)
+            _ambient(ST, P, PF, m, addm, dtgt, trdm, pmkt, fair, sz, ct, res, ice, rec, trd, cnt, tmp, rng, te, tr)
             ST[S_NEXT] = next_time(nxt, P[P_T0], lam, nmin, P[P_TEND], rng)
             ST[S_NLAT] = 180_000 + int(exponential(rng) * 70_000)
         if cnt[0] > start:
-            hdr[cnt[0] - 1, 6] = F_LAST
+            rec[cnt[0] - 1, 3] |= F_LAST << 48
             ST[S_LTE] = te
             ST[S_LTR] = tr
             ST[S_SEQ] += 1
@@ -858,9 +885,11 @@ class BookSim:
         self.ST = np.zeros(N_STATE, np.int64)
         self.ST[S_SUP] = -1
         self.cap = int(cap_records)
-        self.hdr = np.zeros((self.cap, 9), np.int64)
-        self.lv = np.zeros((self.cap, 10, 6), np.int64)
-        self.trd = np.zeros((self.cap // 2, 7), np.int64)
+        self.rec = np.zeros((self.cap, BOOK_WORDS), np.int64)
+        self.trd = np.zeros((self.cap // 2, TRADE_WORDS), np.int64)
+        iid = self.instrument_id
+        self.P[P_W0M] = (BOOK.itemsize // 4) | (10 << 8) | (1 << 16) | (iid << 32)
+        self.P[P_W0T] = (TRADE.itemsize // 4) | (0 << 8) | (1 << 16) | (iid << 32)
         self.cnt = np.zeros(2, np.int64)
         self.tmp = np.zeros((3, 10), np.int64)
         self._init_book(init_level_size)
@@ -895,7 +924,7 @@ class BookSim:
             self.cnt[:] = 0
             code = run_kernel(self.ST, self.P, self.PF, self.profile.lam, self.profile.pmkt, self.profile.addm,
                               self.profile.dtgt, self.profile.trdm, self.fair, self.sz, self.ct, self.res, self.ice,
-                              self.script, self.slog, self.hdr, self.lv, self.trd, self.cnt, self.tmp, self.rng,
+                              self.script, self.slog, self.rec, self.trd, self.cnt, self.tmp, self.rng,
                               np.int64(stop_ns))
             if self.cnt[0]:
                 books.append(self._books(int(self.cnt[0])))
@@ -908,50 +937,10 @@ class BookSim:
         return books, trades
 
     def _books(self, n: int) -> np.ndarray:
-        h = self.hdr[:n]
-        out = np.zeros(n, dtype=BOOK)
-        out["length"] = BOOK.itemsize // 4
-        out["rtype"] = 10
-        out["publisher_id"] = 1
-        out["instrument_id"] = self.instrument_id
-        out["ts_event"] = h[:, 0]
-        out["ts_recv"] = h[:, 1]
-        out["price"] = h[:, 2]
-        out["size"] = h[:, 3]
-        out["action"] = h[:, 4]
-        out["side"] = h[:, 5]
-        out["flags"] = h[:, 6]
-        out["depth"] = h[:, 7]
-        out["sequence"] = h[:, 8]
-        out["ts_in_delta"] = 14_000 + (h[:, 1] - h[:, 0]) % 4000
-        lv = out["levels"]
-        src = self.lv[:n]
-        lv["bid_px"] = src[:, :, 0]
-        lv["ask_px"] = src[:, :, 1]
-        lv["bid_sz"] = src[:, :, 2]
-        lv["ask_sz"] = src[:, :, 3]
-        lv["bid_ct"] = src[:, :, 4]
-        lv["ask_ct"] = src[:, :, 5]
-        return out
+        return self.rec[:n].copy().view(BOOK).reshape(n)
 
     def _trades(self, n: int) -> np.ndarray:
-        t = self.trd[:n]
-        out = np.zeros(n, dtype=TRADE)
-        out["length"] = TRADE.itemsize // 4
-        out["rtype"] = 0
-        out["publisher_id"] = 1
-        out["instrument_id"] = self.instrument_id
-        out["ts_event"] = t[:, 0]
-        out["ts_recv"] = t[:, 1]
-        out["price"] = t[:, 2]
-        out["size"] = t[:, 3]
-        out["action"] = CH_T
-        out["side"] = t[:, 4]
-        out["flags"] = t[:, 5]
-        out["depth"] = 0
-        out["sequence"] = t[:, 6]
-        out["ts_in_delta"] = 14_000 + (t[:, 1] - t[:, 0]) % 4000
-        return out
+        return self.trd[:n].copy().view(TRADE).reshape(n)
 
     def script_log(self) -> np.ndarray:
         return self.slog.copy()

@@ -54,13 +54,14 @@ def mapping(raw_symbol: str, instrument_id: int, start: dt.date, end: dt.date) -
 def write_dbn(path: str | Path, records: np.ndarray | Iterable[np.ndarray], *, dataset: str, schema: str | None,
               start_ns: int, end_ns: int | None = None, symbols: list[str] | None = None,
               mappings: list[SimpleNamespace] | None = None, compress: bool | None = None,
-              atomic: bool = True, stype_in: str | None = None) -> Path:
+              atomic: bool = True, stype_in: str | None = None, level: int = 3) -> Path:
     """Write a DBN v3 file: metadata header then the raw record bytes (zstd if ``.zst``).
 
     ``records`` is one array or an iterable of arrays (written in order, so a generator keeps
     memory bounded). ``schema=None`` writes a mixed-schema header. ``stype_in`` overrides the
     input symbology ('parent' for ``ES.FUT`` / ``SPY.OPT`` style daily files); by default it is
-    raw_symbol when ``symbols`` are given, else instrument_id.
+    raw_symbol when ``symbols`` are given, else instrument_id. ``level`` is the zstd level
+    (single-threaded, so the bytes are deterministic).
     """
     path = Path(path)
     if compress is None:
@@ -75,7 +76,7 @@ def write_dbn(path: str | Path, records: np.ndarray | Iterable[np.ndarray], *, d
     chunks = [records] if isinstance(records, np.ndarray) else records
     with open(target, "wb") as f:
         if compress:
-            cctx = zstandard.ZstdCompressor(level=3)
+            cctx = zstandard.ZstdCompressor(level=level)
             with cctx.stream_writer(f, closefd=False) as w:
                 w.write(md.encode())
                 for arr in chunks:
@@ -92,8 +93,9 @@ def write_dbn(path: str | Path, records: np.ndarray | Iterable[np.ndarray], *, d
 
 
 def _write_chunked(w, arr: np.ndarray, rows: int = 262_144) -> None:
+    arr = np.ascontiguousarray(arr)
     for i in range(0, arr.shape[0], rows):
-        w.write(arr[i:i + rows].tobytes())
+        w.write(memoryview(arr[i:i + rows]).cast("B"))
 
 
 def definition_records(rows: list[Mapping[str, object]]) -> np.ndarray:

@@ -35,7 +35,8 @@ Let ``t`` = the bar close after ``at`` (``floor_minute(at) + 60 s``) and ``W`` =
 * :class:`Sweep` — one aggressive order at ``at`` walking ``levels`` prices of the book
   (``side`` = the aggressor, buy walks the asks) with notional Σ price·size·multiplier ≥
   ``notional`` (default 1.25 × sweep_min_notional; the levels are topped up 3 s before if
-  needed). With ``price`` the book is steered so the walk starts at ``price``.
+  needed). With ``price`` the book is steered there and, 3 s before, anything better than
+  ``price`` on the walked side is canceled so the walk starts exactly at ``price``.
 
 Overlapping scenarios (their steering/hold intervals intersect) are refused with a
 :class:`~spymaster.errors.ConfigError`.
@@ -291,7 +292,10 @@ def compile_scenarios(scenarios, session: Session, *, t0: int, t_end: int, confi
                 pin = Pin(int(at - 10 * NS - sc.ramp_s * NS), at - 10 * NS, at + 3 * NS, anchor_f, kind)
                 out.pins.append(pin)
                 spans.append((pin.ramp_start, pin.hold_end, f"{kind}@{sc.at}"))
-            row(owner, at - 3 * NS, bk.A_SWEEP_PREP, side_hit, 0, levels, min_ct, 0)
+            if p_tick is not None:
+                row(owner, at - 3 * NS, bk.A_SWEEP_PREP, side_hit, p_tick, levels, min_ct, 0, (True, False, False))
+            else:
+                row(owner, at - 3 * NS, bk.A_SWEEP_PREP, side_hit, -1, levels, min_ct, 0)
             row(owner, at, bk.A_SWEEP, side_hit, 0, levels, min_ct, 0)
             out.events.append(ev)
             continue
