@@ -33,7 +33,7 @@ import numpy as np
 YEAR_SECONDS = 365.0 * 24.0 * 3600.0  # seconds per year of the year fraction
 _SQRT2 = math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
-IV_XTOL = 1e-14  # absolute tolerance on sigma of the IV solver (per √year)
+IV_XTOL = 1e-12  # the solver stops after a step (or with a bracket) smaller than this (σ, per √year)
 IV_MAXITER = 200
 
 
@@ -121,7 +121,8 @@ def implied_vol(price: float, S: float, K: float, T: float, r: float, is_call: b
 
     f(σ) = bs_price(σ) − price is increasing in σ. Unsolvable (NaN) when f(lo) > 0 (price below
     the σ=lo price, e.g. below intrinsic) or f(hi) < 0 (above the σ=hi price), or when an input is
-    not a positive finite number. Converges to |Δσ| < 1e-14.
+    not a positive finite number. Stops after a Newton step below 1e-12 (the error is then
+    far smaller) or on a bracket narrower than 1e-12.
     """
     return implied_vol_from(price, S, K, T, r, is_call, lo, hi, np.nan)
 
@@ -152,9 +153,9 @@ def implied_vol_from(price: float, S: float, K: float, T: float, r: float, is_ca
 
     Method: an in-the-money price is turned into the price of the out-of-the-money side by put–call
     parity (call − put = S − K·e^{−rT}; the same σ solves both), then a safeguarded Newton
-    iteration (Newton while the step stays in the bracket and shrinks fast enough, else
-    bisection) runs on h(σ) = ln(otm price(σ)) − ln(otm price), which is close to linear in σ even
-    for far out-of-the-money options. h and f(σ) = price(σ) − price have the same sign, so the
+    iteration (Newton while the step stays inside the bracket and the residual at least halves,
+    else bisection) runs on h(σ) = ln(otm price(σ)) − ln(otm price), much closer to linear in σ
+    than the price for far out-of-the-money options. h and f(σ) = price(σ) − price have the same sign, so the
     bracket and the unsolvable cases are those of f: a price at or below intrinsic (forward)
     value or below the σ=lo price, or above the σ=hi price → NaN.
     """
@@ -180,41 +181,51 @@ def implied_vol_from(price: float, S: float, K: float, T: float, r: float, is_ca
     f, v = _log_otm(lnSK, S, disc, sqt, T, x, r, otm_call, ln_p)
     if f == 0.0:
         return x
-    # h is increasing: one end of the bracket is x, the other must have the opposite sign
-    if f < 0.0:
+    # bracket [a, b] ∋ root: a sampled point with h < 0 (or lo), b one with h > 0 (or hi). The end
+    # points are evaluated only when needed (a bisection, i.e. Newton leaving the bracket): a
+    # Newton iteration converging inside (lo, hi) has found the root, so the bracket had a sign
+    # change (h is increasing).
+    a, b = lo, hi
+    a_ok = f < 0.0
+    b_ok = not a_ok
+    if a_ok:
         a = x
-        b = hi
-        f_end, _ = _log_otm(lnSK, S, disc, sqt, T, hi, r, otm_call, ln_p)
-        if f_end == 0.0:
-            return hi
-        if f_end < 0.0:
-            return np.nan
     else:
-        a = lo
         b = x
-        f_end, _ = _log_otm(lnSK, S, disc, sqt, T, lo, r, otm_call, ln_p)
-        if f_end == 0.0:
-            return lo
-        if f_end > 0.0:
-            return np.nan
-    dx_old = b - a
-    dx = dx_old
+    f_old = np.inf
     for _ in range(IV_MAXITER):
-        if ((x - b) * v - f) * ((x - a) * v - f) > 0.0 or abs(2.0 * f) > abs(dx_old * v):
-            dx_old = dx
-            dx = 0.5 * (b - a)
-            x = a + dx
+        # Newton while its step stays inside the bracket and the residual at least halves
+        x_newton = x - f / v if v > 0.0 else np.nan
+        if not (a < x_newton < b) or abs(f) > 0.5 * f_old:
+            if not a_ok:
+                f_end, _ = _log_otm(lnSK, S, disc, sqt, T, lo, r, otm_call, ln_p)
+                if f_end == 0.0:
+                    return lo
+                if f_end > 0.0:
+                    return np.nan
+                a_ok = True
+            if not b_ok:
+                f_end, _ = _log_otm(lnSK, S, disc, sqt, T, hi, r, otm_call, ln_p)
+                if f_end == 0.0:
+                    return hi
+                if f_end < 0.0:
+                    return np.nan
+                b_ok = True
+            x_new = 0.5 * (a + b)
         else:
-            dx_old = dx
-            dx = f / v
-            x = x - dx
+            x_new = x_newton
+        dx = x_new - x
+        x = x_new
         if abs(dx) < IV_XTOL:
             return x
+        f_old = abs(f)
         f, v = _log_otm(lnSK, S, disc, sqt, T, x, r, otm_call, ln_p)
         if f < 0.0:
             a = x
+            a_ok = True
         elif f > 0.0:
             b = x
+            b_ok = True
         else:
             return x
         if b - a < IV_XTOL:
