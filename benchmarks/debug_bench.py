@@ -1,6 +1,7 @@
 """Throughput of the step-through debugger (``spymaster debug``) on the demo day.
 
     python benchmarks/debug_bench.py                      # the synthetic demo day (generated if missing)
+    python benchmarks/debug_bench.py --scale day          # a full-size synthetic day (~2 M events)
     python benchmarks/debug_bench.py --lake DIR --date D  # any lake
 
 Prints events/s for: plain replay (the reference), ``continue`` to the end with no breakpoint,
@@ -27,37 +28,49 @@ DEMO_DATE = "2025-12-17"
 OUT = Path(__file__).resolve().parent / "out" / "debug_lake"
 
 
-def ensure_demo(lake: Lake, date: str) -> None:
+def ensure_synthetic(lake: Lake, date: str, scale: str) -> None:
     day = parse_date(date)
     if lake.find_bronze("glbx-mdp3", "trades", day) is None:
         from spymaster.synth import generate
 
-        print(f"generating the synthetic demo day {date} into {lake.root} ...")
-        generate(lake, [day], scale="demo", seed=7)
+        print(f"generating the synthetic day {date} ({scale} scale) into {lake.root} ...")
+        generate(lake, [day], scale=scale, seed=7)
+
+
+REPEATS = 3
 
 
 def timed(label: str, fn, n_events: int, reference=None) -> float:
-    t0 = time.perf_counter()
-    st, table = fn()
-    secs = time.perf_counter() - t0
-    n = st.applied if st is not None else n_events
-    if reference is not None and table is not None:
-        assert table.equals(reference), f"{label}: the debugger's table differs from replay's"
-    print(f"{label:<58} {n:>10,} events {secs:>7.2f} s {n / secs:>12,.0f} events/s")
-    return n / secs
+    """Best of :data:`REPEATS` runs, wall-clock and CPU time of this process (the CPU figure is the
+    one to trust on a loaded machine); returns events per CPU second."""
+    best_wall = best_cpu = float("inf")
+    n = n_events
+    for _ in range(REPEATS):
+        w0, c0 = time.perf_counter(), time.process_time()
+        st, table = fn()
+        best_wall = min(best_wall, time.perf_counter() - w0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+        n = st.applied if st is not None else n_events
+        if reference is not None and table is not None:
+            assert table.equals(reference), f"{label}: the debugger's table differs from replay's"
+    print(f"{label:<56} {n:>9,} events  wall {best_wall:5.2f} s {n / best_wall:>9,.0f}/s  "
+          f"cpu {best_cpu:5.2f} s {n / best_cpu:>9,.0f}/s")
+    return n / best_cpu
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lake", default=None, help=f"lake root (default: {OUT}, the demo day generated if missing)")
+    ap.add_argument("--lake", default=None, help=f"lake root (default: {OUT}_SCALE, generated if missing)")
     ap.add_argument("--date", default=DEMO_DATE)
+    ap.add_argument("--scale", default="demo", choices=["demo", "day", "heavy"],
+                    help="size of the generated synthetic day (without --lake)")
     ap.add_argument("--far", default="15:55", help="far time breakpoint (ET, default 15:55)")
     ap.add_argument("--single-steps", type=int, default=20_000, help="events applied by single steps")
     args = ap.parse_args()
 
-    lake = Lake.at(args.lake or OUT)
+    lake = Lake.at(args.lake or OUT.with_name(f"debug_lake_{args.scale}"))
     if args.lake is None:
-        ensure_demo(lake, args.date)
+        ensure_synthetic(lake, args.date, args.scale)
     cfg = Config().replace(**{"io.lake": str(lake.root)})
     day = parse_date(args.date)
 
@@ -90,11 +103,8 @@ def main() -> None:
 
     def next_touch_all():
         st = Stepper.open(cfg, day)
-        stops = 0
         while not st.finished:
             st.next_touch()
-            stops += 1
-        print(f"  ({stops} stops)")
         return st, st.table
 
     r0 = timed("replay (Pipeline.replay, reference)", replay, n_events)
@@ -111,14 +121,14 @@ def main() -> None:
 
     st = Stepper.open(cfg, day)
     st.until(et_ns(day, 9, 45))
-    t0 = time.perf_counter()
+    w0, c0 = time.perf_counter(), time.process_time()
     for _ in range(args.single_steps):
         st.step(1)
-    secs = time.perf_counter() - t0
-    print(f"{'debug: step 1, repeated (from 09:45 ET)':<58} {args.single_steps:>10,} events {secs:>7.2f} s "
-          f"{args.single_steps / secs:>12,.0f} events/s")
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    print(f"{'debug: step 1, repeated (from 09:45 ET)':<56} {args.single_steps:>9,} events  wall {wall:5.2f} s "
+          f"{args.single_steps / wall:>9,.0f}/s  cpu {cpu:5.2f} s {args.single_steps / cpu:>9,.0f}/s")
     worst = min(rates.values())
-    print(f"slowest continue mode: {worst:,.0f} events/s ({worst / r0:.0%} of replay); "
+    print(f"slowest run mode: {worst:,.0f} events per CPU second ({worst / r0:.0%} of replay); "
           f"target >= 100,000 events/s: {'met' if worst >= 100_000 else 'NOT met'}")
 
 

@@ -55,7 +55,8 @@ def _books(ts: np.ndarray, bid: np.ndarray, rng: np.random.Generator) -> np.ndar
 
 def write_small_lake(lake: Lake, seed: int = 3) -> Lake:
     """A small but complete session: one evening ES trade and book record, a random-walk ES tape
-    (~3 trades/s, a book record after each) from 09:20 to 10:50 ET, and 0DTE call/put pairs priced
+    (~3 trades/s, a book record after each; from 6802, so the pre-market touches ROUND@680.00 in
+    a whole-session detection window) from 09:20 to 10:50 ET, and 0DTE call/put pairs priced
     at parity with SPY = ES/10 − 5 every 4 s from 09:35 ET (so the basis, walls and strikes exist)."""
     rng = np.random.default_rng(seed)
     t0, t1 = et_ns(D, 9, 20), et_ns(D, 10, 50)
@@ -63,7 +64,7 @@ def write_small_lake(lake: Lake, seed: int = 3) -> Lake:
     ts = ts[ts < t1]
     n = ts.size
     steps = rng.choice([-1, 0, 1], n, p=[0.3, 0.4, 0.3])
-    es_px = 6800.0 + 0.25 * np.cumsum(steps)
+    es_px = 6802.0 + 0.25 * np.cumsum(steps)
     side = np.where(steps > 0, "B", np.where(steps < 0, "A", rng.choice(["B", "A"], n)))
     bid = np.where(side == "B", es_px - 0.25, es_px)
     defs = [("ESZ5", ESZ5, dt.date(2025, 12, 19)), ("ESH6", ESH6, dt.date(2026, 3, 20))]
@@ -550,3 +551,17 @@ def test_a_short_step_lists_each_bar_close_before_the_event_that_closed_it(small
     assert lines[k_bar + 1].startswith("  touch ")
     first_event = next(k for k, ln in enumerate(lines) if ln.startswith("#"))
     assert k_bar < first_event
+
+
+def test_touch_breakpoints_outside_rth_stop_when_the_detection_window_is_the_whole_session(small_config):
+    cfg = small_config.replace(**{"session.detection_window": "session"})
+    ref, _, _ = Pipeline(cfg).replay(DATE)
+    pre_rth = [r for r in ref.to_pylist() if r["ts_event_ns"] <= session_for(DATE).rth_open_ns]
+    assert pre_rth                                    # the 09:20-09:30 bars emit touches in this mode
+    st = Stepper.open(cfg, DATE)
+    st.add_break("touch")
+    stopped = []
+    while not st.finished:
+        stopped += [r["event_id"] for r in st.cont().matched]
+    assert sorted(stopped) == sorted(r["event_id"] for r in ref.to_pylist())
+    assert st.table.equals(ref)

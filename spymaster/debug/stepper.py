@@ -415,11 +415,17 @@ class Stepper:
             j = len(b)
             if t_stop is not None:
                 j = min(j, i + int(np.searchsorted(ts[i:], t_stop, side="left")))
-            nb = eng.next_boundary
             if check_touches:
-                # no bar can close (so no touch be emitted) before the first event at or after
-                # the next minute boundary: feed up to it, then settle at the boundary
-                j = min(j, i + 1) if nb is None else min(j, i + int(np.searchsorted(ts[i:], nb, side="left")))
+                # a touch is only ever emitted by a bar close inside the detection window, which
+                # happens at the first event at or after a minute boundary: feed up to the next
+                # such boundary, then settle there (below) and look at what it emitted
+                nb = eng.next_boundary
+                if nb is None:
+                    j = min(j, i + 1)
+                else:
+                    tb = self._touch_boundary(nb)
+                    if tb is not None:
+                        j = min(j, i + int(np.searchsorted(ts[i:], tb, side="left")))
             if j > i:
                 self._feed(b, i, j)
             if not self._peek():
@@ -435,12 +441,25 @@ class Stepper:
                         hit.append(bp)
                 reason = "breakpoint" if hit else ("touch" if matched else "time")
                 return self._result(reason, a0, matched=matched, hit=hit)
+            nb = eng.next_boundary
             if check_touches and nb is not None and t_next >= nb:
                 n0 = len(self._move_touches)
                 self._settle(nb)
                 matched, hit = self._match(self._move_touches[n0:], want, touch_bps)
                 if matched:
                     return self._result("breakpoint" if hit else "touch", a0, matched=matched, hit=hit)
+
+    def _touch_boundary(self, nb: int) -> int | None:
+        """The first minute boundary ≥ ``nb`` (the engine's next one) whose bar close can emit
+        touches — the bar ending there starts in the detection window; None if no later one can."""
+        det = self.engine.detector
+        if det.in_window(nb - MINUTE_NS):
+            return nb
+        s = self.session
+        if nb - MINUTE_NS >= s.rth_close_ns:
+            return None
+        first_start = -(-s.rth_open_ns // MINUTE_NS) * MINUTE_NS     # first bar start >= the RTH open
+        return max(nb, first_start + MINUTE_NS)
 
     @staticmethod
     def _match(rows: list[dict], want: Callable[[dict], bool] | None,
