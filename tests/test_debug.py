@@ -9,14 +9,13 @@ equality tests live in test_debug_demo.py.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from bronze import D, D_PREV, ESH6, ESZ5, GLBX, OPRA, es_definitions, opra_definitions, px, trades, utc_ns, write
-from spymaster.calendar import MINUTE_NS, NS, et_ns, session_for
+from spymaster.calendar import NS, et_ns, session_for
 from spymaster.config import Config
 from spymaster.debug import views
 from spymaster.debug.shell import HELP, Shell, parse_count
@@ -482,12 +481,13 @@ def run_shell(config: Config, script: str) -> tuple[str, Shell]:
 
 
 def test_shell_echoes_script_commands_and_counts_errors(small_config):
-    text, sh = run_shell(small_config, "step 3\n\n# a comment\nbogus\nuntil 99:00\nwhere\n")
+    text, sh = run_shell(small_config, "step 3\n\n# a comment\nbogus\nuntil 99:00\nstep 0\nwhere\n")
     lines = text.splitlines()
     assert lines[0] == "> step 3"
     assert "> bogus" in lines and "error: unknown command 'bogus' (type 'help')" in lines
     assert any(ln.startswith("error: not a time") for ln in lines)
-    assert "> # a comment" in lines and sh.errors == 2
+    assert "error: the count must be >= 1, not 0" in lines
+    assert "> # a comment" in lines and sh.errors == 3
     assert "3 events applied" in text
 
 

@@ -175,8 +175,7 @@ class Shell:
         return views.stop_report(stop, self.st)
 
     def do_step(self, args: list[str]) -> str:
-        n = parse_count(args[0]) if args else 1
-        return self._move(self.st.step(n))
+        return self._move(self.st.step(self._positive(args, 1)))
 
     def do_until(self, args: list[str]) -> str:
         if not args:
@@ -245,7 +244,7 @@ class Shell:
 
     def do_tape(self, args: list[str]) -> str:
         self._need_state()
-        return views.tape_view(self.st, parse_count(args[0]) if args else 10)
+        return views.tape_view(self.st, self._positive(args, 10))
 
     def do_fuel(self, args: list[str]) -> str:
         self._need_state()
@@ -262,7 +261,14 @@ class Shell:
         return views.touch_view(row, self.st)
 
     def do_touches(self, args: list[str]) -> str:
-        return views.touches_view(self.st, parse_count(args[0]) if args else 20)
+        return views.touches_view(self.st, self._positive(args, 20))
+
+    @staticmethod
+    def _positive(args: list[str], default: int) -> int:
+        n = parse_count(args[0]) if args else default
+        if n < 1:
+            raise DebugError(f"the count must be >= 1, not {n}")
+        return n
 
     def do_help(self, args: list[str]) -> str:
         return HELP

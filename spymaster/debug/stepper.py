@@ -556,19 +556,9 @@ class Stepper:
         """Tape features (SPEC §7) of axis prices (SPY $) at now."""
         return self.engine.features.tape_engine.features(self.engine.tape, np.asarray(prices, np.float64), self._t())
 
-    def barrier_features(self, prices: np.ndarray, directions: np.ndarray) -> dict[str, np.ndarray]:
-        """Barrier features (SPEC §7) of axis prices (SPY $) tested in ``directions`` (+1 UP / −1 DOWN) at now."""
-        from spymaster.engines.barrier import level_es_units
-
-        levels_es = level_es_units(prices, self.cfg.instrument.es_spy_ratio)
-        return self.engine.features.barrier_engine.features(self.engine.book, levels_es,
-                                                            np.asarray(directions, np.int8), self._t())
-
     def fuel_levels(self):
+        """The option-derived levels (:class:`~spymaster.engines.fuel.OptionLevels`) at now."""
         return self.engine.fuel.levels(self._t())
-
-    def fuel_strikes(self) -> dict[str, np.ndarray]:
-        return self.engine.fuel.strike_table(self._t())
 
     def dealer_gamma_at(self, spy_prices) -> np.ndarray:
         """Total dealer gamma (shares per SPY $1) at SPY prices, now."""

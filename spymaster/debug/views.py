@@ -90,7 +90,7 @@ def status(st: Stepper) -> str:
 
 
 def bar_line(bar: Bar, st: Stepper, what: str) -> str:
-    s, ratio = st.session, st.cfg.instrument.es_spy_ratio
+    s = st.session
     span = f"{fmt_clock(bar.start_ns, s, digits=0)[:-3]}–{fmt_clock(bar.end_ns, s, digits=0)}"
     es = "/".join(f"{es_points(v):.2f}" for v in (bar.open_es, bar.high_es, bar.low_es, bar.close_es))
     return (f"{what} {span}: O {bar.open:.3f} H {bar.high:.3f} L {bar.low:.3f} C {bar.close:.3f} SPY $ "
