@@ -26,6 +26,7 @@ import asyncio
 import hashlib
 import secrets
 import socket
+import struct
 import sys
 import threading
 import time
@@ -170,7 +171,7 @@ class Behavior:
 
     drop_after: int | None = None          # first connection: TCP reset after this many data records
     resume_gap_s: float = 0.0              # reconnection resumes at the first record >= drop ts + this
-    refuse_reconnects: int = 0             # after a drop, refuse (close at once) this many connection attempts
+    refuse_reconnects: int = 0             # after a drop, refuse this many connection attempts ("unavailable")
     error_after: int | None = None         # send an ErrorMsg after this many data records, then close
     error_text: str = "Internal error: simulated gateway failure"
     hold: threading.Event | None = None    # after the feed, keep the connection open until this is set
@@ -189,6 +190,7 @@ class Gateway:
     auth_lines: list[str] = field(default_factory=list)
     subscriptions: dict[str, list[str]] = field(default_factory=dict)
     sent: dict[str, int] = field(default_factory=dict)     # records sent per dataset
+    dropped_at: dict[str, int] = field(default_factory=dict)   # ts of the last record before a drop
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _server: asyncio.AbstractServer | None = None
@@ -284,7 +286,9 @@ class Gateway:
         self.connections[dataset] = n_conn + 1
         if dataset in self._resume and self._refused.get(dataset, 0) < beh.refuse_reconnects:
             self._refused[dataset] = self._refused.get(dataset, 0) + 1
-            writer.transport.abort()
+            writer.write(b"success=0|error=Gateway unavailable, retry later\n")
+            await writer.drain()
+            writer.close()
             return
         writer.write(f"success=1|session_id={1000 + n_conn}\n".encode())
         await writer.drain()
@@ -352,8 +356,9 @@ class Gateway:
         if action == "drop":
             resume_ts = last_ts + int(round(beh.resume_gap_s * 1e9))
             self._resume[feed.dataset] = int(np.searchsorted(feed.ts, resume_ts, side="left"))
-            await asyncio.sleep(0.05)
-            writer.transport.abort()
+            self.dropped_at[feed.dataset] = last_ts
+            await asyncio.sleep(0.3)        # let the client read what was sent: a reset discards unread data
+            _reset(writer)
             return
         if action == "error":
             writer.write(error_record(last_ts, beh.error_text))
@@ -407,6 +412,15 @@ def feeds_from_lake(lake, date, *, heartbeat_s: float | None = 10.0) -> dict[str
     return feeds
 
 
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Drop the connection with a TCP reset (SO_LINGER 0), as a network failure does (a plain close
+    is a clean end of session for the client)."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python tests/gateway.py FEED.npz [FEED.npz ...] [--port N]``: serve saved feeds; prints the port."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -419,3 +433,23 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def run_live(config, date, feeds: dict[str, Feed], *, behaviors: dict[str, Behavior] | None = None,
+             start_ns: int | None = None, **runner_kwargs):
+    """Serve ``feeds`` on a fresh gateway and run a :class:`spymaster.cli.live.LiveRunner` against it
+    (``DATABENTO_API_KEY`` must be set); returns (runner, result or the LiveError raised, gateway)."""
+    from spymaster.calendar import session_for
+    from spymaster.cli.live import LiveRunner
+    from spymaster.errors import LiveError
+
+    if start_ns is None:
+        start_ns = session_for(date).start_ns + 1
+    with Gateway(feeds, behaviors=behaviors or {}) as gw:
+        runner = LiveRunner(config, date, gateway="127.0.0.1", port=gw.port, start_ns=start_ns,
+                            install_signals=False, **runner_kwargs)
+        try:
+            res = runner.run()
+        except LiveError as exc:
+            res = exc
+    return runner, res, gw

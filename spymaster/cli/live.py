@@ -110,11 +110,13 @@ def current_trading_date(now_ns: int | None = None) -> dt.date:
 
 
 def default_start_ns(session: Session, now_ns: int | None = None) -> int | None:
-    """Replay the session from its start when it has begun (clamped to the gateway's 24 h window)."""
+    """Replay the session from its start when it has begun (clamped to the gateway's 24 h replay
+    window); None (live from now) before it begins or when it ended more than 24 h ago."""
     now = time.time_ns() if now_ns is None else now_ns
-    if now <= session.start_ns:
+    earliest = now - DAY_NS + 60 * NS
+    if now <= session.start_ns or earliest > session.end_ns:
         return None
-    return max(session.start_ns + 1, now - DAY_NS + 60 * NS)
+    return max(session.start_ns + 1, earliest)
 
 
 class LiveRunner:
@@ -264,12 +266,9 @@ class LiveRunner:
 
     def _advance(self) -> bool:
         """Release what the merge allows, feed it, tick the clock if that closes a bar / a label."""
-        from spymaster.replay.clock import tick
+        from spymaster.replay.clock import step
 
-        h = self.merger.horizon()
-        batch = self.merger.release(h)
-        self._feed(batch)
-        t = tick(self.engine, h, self.session.end_ns)
+        batch, t = step(self.merger, self.engine, self.session.end_ns, feed=self._feed)
         if t is not None:
             self.ticks += 1
             if self.on_batch is not None:
@@ -327,8 +326,11 @@ class LiveRunner:
     def live_section(self, stopped_by: str | None = None) -> dict[str, Any]:
         before, after = gap_window_s(self.config)
         gaps = [g.to_dict() for g in self.gaps]
+        last = self.engine.stats.last_ts
         return {
             "stopped_by": stopped_by,
+            "last_event_ts_ns": last,
+            "last_event_et": fmt_et(last) if last is not None else None,
             "gaps": gaps,
             "gap_window_s": {"before": before, "after": after},
             "gap_affected_event_ids": gap_affected(self._rows_seen, gaps, before, after),

@@ -229,7 +229,9 @@ def clock_due(engine, ts_ns: int) -> bool:
 
 
 def tick(engine, horizon_ns: int, session_end_ns: int) -> int | None:
-    """Advance ``engine``'s clock to min(H, session end) if that does stop work; returns the tick ts."""
+    """Advance ``engine``'s clock to min(H, session end) if that does stop work; returns the tick ts.
+
+    Only after every record below H was fed (:func:`step` does both in order)."""
     if horizon_ns in (NEG_INF, POS_INF):
         return None
     t = min(int(horizon_ns), int(session_end_ns))
@@ -237,3 +239,14 @@ def tick(engine, horizon_ns: int, session_end_ns: int) -> int | None:
         engine.advance_clock(t)
         return t
     return None
+
+
+def step(merger: LiveMerger, engine, session_end_ns: int,
+         feed: Callable[[EventBatch], None] | None = None) -> tuple[EventBatch, int | None]:
+    """One round of the live loop: release everything below the horizon H, feed it, then tick the
+    clock to H if that closes a bar or resolves a label. Returns (released batch, tick ts or None)."""
+    h = merger.horizon()
+    batch = merger.release(h)
+    if len(batch):
+        (feed or engine.feed)(batch)
+    return batch, tick(engine, h, session_end_ns)

@@ -23,9 +23,9 @@ Normalization reuses the historical code: ES contract choice (:func:`spymaster.s
 symbol mappings received before the first ES data record), the instrument / UNDEF-price selection
 kernel of :func:`~spymaster.sources.es.es_chunks`, the OPRA 0DTE classification
 (:func:`spymaster.sources.opra._classify` with the same pre-filter as ``load_definitions``), the as-of
-definition join kernel and :func:`~spymaster.sources.opra.option_records` (tick-rule flags). Contract
-indices are assigned in definition arrival order, which equals the historical file order when the
-gateway sends the definitions as the files hold them.
+definition join kernel and :func:`~spymaster.sources.opra.option_records` (tick-rule flags). Contracts
+are numbered by their first kept trade, as the historical source numbers them (there by a pre-scan,
+here causally, as the trades arrive).
 
 Differences from the historical sources (where live cannot know what a file knows): the ES contract
 is chosen from what arrived before the first ES record (not from the whole session's files, and
@@ -487,13 +487,19 @@ _REDACTORS: dict[str, KeyRedactor] = {}
 
 
 def _install_redactor(key: str) -> None:
-    if key in _REDACTORS:
-        return
-    r = KeyRedactor(key)
-    _REDACTORS[key] = r
-    for name in ("databento", "databento.live", "databento.live.protocol", "databento.live.session",
-                 "databento.live.client", "databento.live.gateway"):
-        logging.getLogger(name).addFilter(r)
+    """Add a :class:`KeyRedactor` to every ``databento`` logger (filters act where a record is
+    created, so each module's logger needs it, not only the package's)."""
+    import databento  # noqa: F401  (imports the modules whose loggers get the filter)
+    import databento.live.client  # noqa: F401
+
+    r = _REDACTORS.get(key)
+    if r is None:
+        r = _REDACTORS[key] = KeyRedactor(key)
+    names = [n for n in logging.Logger.manager.loggerDict if n == "databento" or n.startswith("databento.")]
+    for name in names:
+        lg = logging.getLogger(name)
+        if r not in lg.filters:
+            lg.addFilter(r)
 
 
 # ---------------------------------------------------------------------------------------- ES
@@ -607,7 +613,9 @@ class LiveOptionSource:
         self.session = session
         self.root = config.instrument.option_root
         self.multiplier = config.instrument.option_multiplier
-        self.contracts = opra_mod.ContractTable()
+        self.contracts = opra_mod.ContractTable()        # numbered by first kept trade (as the historical source)
+        self._defined = opra_mod.ContractTable()         # numbered by definition arrival
+        self._remap = np.full(0, -1, dtype=np.int32)     # definition number → contract index (−1: not traded yet)
         self.def_stats = opra_mod.DefinitionStats()
         self.stats = StreamStats()
         self._prefix = f"{self.root:<6}{session.date:%y%m%d}".encode()
@@ -633,7 +641,7 @@ class LiveOptionSource:
         for i in np.flatnonzero(cand & ~deleted).tolist():
             got = opra_mod._classify(arr[i], self.root, self.session.date, self.multiplier, st)
             if got is not None:
-                code[i] = self.contracts.add(*got)
+                code[i] = self._defined.add(*got)
                 st.zero_dte_rows += 1
         code[deleted] = opra_mod.CODE_DELETED
         st.deletes += int(deleted.sum())
@@ -687,9 +695,23 @@ class LiveOptionSource:
         good &= ~undef
         if not good.any():
             return EMPTY_OPTIONS
-        out = opra_mod.option_records(part[good], codes[good], self.contracts)
+        out = opra_mod.option_records(part[good], self._number(codes[good]), self.contracts)
         stats.add_kept(out["ts_recv"])
         return out
+
+    def _number(self, codes: np.ndarray) -> np.ndarray:
+        """Definition numbers → contract indices, numbering contracts by their first kept trade."""
+        if self._remap.shape[0] < len(self._defined):
+            grown = np.full(len(self._defined), -1, dtype=np.int32)
+            grown[: self._remap.shape[0]] = self._remap
+            self._remap = grown
+        fresh = codes[self._remap[codes] < 0]
+        if fresh.size:
+            uniq, first = np.unique(fresh, return_index=True)
+            strike, is_call = self._defined.strike, self._defined.is_call
+            for c in uniq[np.argsort(first, kind="stable")].tolist():
+                self._remap[c] = self.contracts.add(self._defined.raw_symbols[c], float(strike[c]), bool(is_call[c]))
+        return self._remap[codes]
 
 
 # ---------------------------------------------------------------------------------------- decoding
