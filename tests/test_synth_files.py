@@ -435,3 +435,12 @@ def test_parquet_options_form_has_the_spec_columns_and_tick_rule_aggressor(tmp_p
             sign = 1 if px[i] > px[i - 1] else -1 if px[i] < px[i - 1] else sign
             exp[i] = sign
         assert (g["aggressor"].to_numpy() == exp).all(), sym
+
+
+@pytest.mark.slow
+def test_day_scale_counts_match_the_scale_targets(tmp_path):
+    rep = generate(tmp_path / "lake", ["2025-12-17"], scale="day", seed=7)
+    c = rep.sessions[0].counts
+    assert 0.9 * 500_000 < c["es_trades"] < 1.1 * 500_000
+    assert 0.9 * 1_500_000 < c["es_mbp"] < 1.15 * 1_500_000
+    assert 0.9 * 300_000 < c["option_trades"] < 1.1 * 300_000

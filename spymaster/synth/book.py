@@ -407,7 +407,8 @@ def _ambient(ST, P, PF, m, addm, dtgt, trdm, pmkt, fair, sz, ct, res, ice, rec, 
         add_side = BID if bb < 0 else ASK
     else:
         u = uniform(rng)
-        if ba - bb > 2 and uniform(rng) < 0.7:
+        gap = ba - bb
+        if gap > 1 and uniform(rng) < (0.7 if gap > 2 else 0.45):
             kind = 2  # a gapped book is refilled first
         elif u < PF[PF_PULL]:
             kind = 4

@@ -35,7 +35,7 @@ from spymaster.synth.rng import seed_state
 
 SLICE_NS = 30 * MINUTE_NS
 SHARES = {"front": 0.92, "next": 0.06, "spread": 0.02}
-TRADES_PER_EVENT = 0.54      # calibrated: trade records per ambient event (market share 0.40)
+TRADES_PER_EVENT = 0.505      # calibrated: trade records per ambient event (market share 0.40)
 P_MARKET = 0.40
 DAY_EVENTS = 500_000 / TRADES_PER_EVENT   # the `day` scale's event count (volatility reference)
 

@@ -70,7 +70,7 @@ class Scale:
         """Ambient ES events to simulate so the trade count lands near ``es_trades`` (small
         scales trade a little more per event: their books are thinner)."""
         e0 = self.es_trades / es.TRADES_PER_EVENT
-        return self.es_trades / (es.TRADES_PER_EVENT + 0.22 * (1.0 - es.vol_scale(e0)))
+        return self.es_trades / (es.TRADES_PER_EVENT + 0.24 * (1.0 - es.vol_scale(e0)))
 
 
 SCALES = {
