@@ -74,7 +74,7 @@ def _bar_touches(run, e):
 def test_drive_steers_the_market_to_the_target_price_by_the_time(run):
     e = _event(run, "Drive")
     assert e.measured["es_fair_at"] == pytest.approx(6800.0, abs=1e-9)
-    assert abs(e.measured["es_mid_at"] - 6800.0) <= 2.0
+    assert abs(e.measured["es_mid_at"] - 6800.0) <= 1.0
     assert _touches(run, e.at_ns + 60 * NS, 680.0)  # the bar starting then touches ROUND 680.00
 
 

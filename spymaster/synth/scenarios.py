@@ -18,7 +18,8 @@ Let ``t`` = the bar close after ``at`` (``floor_minute(at) + 60 s``) and ``W`` =
    cancels and market orders until t + 1 s (ambient flow elsewhere continues);
 3. builds and then acts exactly as described below.
 
-* :class:`Drive` — steer the fair price to ``price`` by ``at`` (a trend over ``ramp_s``).
+* :class:`Drive` — steer the fair price to ``price`` (a trend over ``ramp_s``), reached
+  ``hold_s`` before ``at`` and held until ``hold_s`` after, so the book is there at ``at``.
 * :class:`Pull` — ``size`` contracts spread over ``ticks`` prices from ``price`` outward on the
   defending side (best defending price one tick in front of ``price``), added in [W − 40 s,
   W − 5 s], then all canceled (no trades) from ``at`` + 1 s within 25 s: VACUUM
@@ -63,6 +64,7 @@ class Drive:
     at: str
     price: float
     ramp_s: float = 300.0
+    hold_s: float = 20.0
     date: str | None = None
 
 
@@ -273,7 +275,8 @@ def compile_scenarios(scenarios, session: Session, *, t0: int, t_end: int, confi
                            level=None if price is None else price / ratio, direction=None,
                            intended=INTENDED[kind], params=params)
         if isinstance(sc, Drive):
-            pin = Pin(int(at - sc.ramp_s * NS), at, at, price, kind)
+            hold = int(round(sc.hold_s * NS))
+            pin = Pin(int(at - hold - sc.ramp_s * NS), at - hold, at + hold, price, kind)
             out.pins.append(pin)
             spans.append((pin.ramp_start, pin.hold_end, f"{kind}@{sc.at}"))
             out.events.append(ev)
