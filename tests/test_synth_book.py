@@ -12,7 +12,7 @@ from spymaster.events import F_LAST, UNDEF_PRICE
 from spymaster.synth import book as bk
 from spymaster.synth import market
 from spymaster.synth.es import _profile, concat, take
-from spymaster.synth.generate import SCALES, Scale
+from spymaster.synth.generator import SCALES, Scale
 from spymaster.synth.rng import seed_state
 
 DAY = session_for("2025-12-17")

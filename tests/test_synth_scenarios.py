@@ -14,7 +14,7 @@ from spymaster.errors import ConfigError
 from spymaster.events import BOOK, F_LAST, TRADE, UNDEF_PRICE, as_books, as_trades
 from spymaster.sources.lake import GLBX, Lake
 from spymaster.synth import Consume, Drive, Pull, Refill, Sweep, check, generate, parse_scenario
-from spymaster.synth.generate import Scale
+from spymaster.synth.generator import Scale
 
 DAY = dt.date(2025, 12, 17)
 SCENARIOS = [

@@ -1,16 +1,33 @@
 """The synthetic market: deterministic Bronze sessions (ES trades + MBP-10, SPY options) with
 scenario hooks — the product's embedded demo data and the source of every integration test.
 
-Entry point: :func:`generate` (``spymaster synth`` on the command line). See
-:mod:`spymaster.synth.generate` for the files written, :mod:`spymaster.synth.book` for the order
-book model, :mod:`spymaster.synth.options` for the option chain and :mod:`spymaster.synth.scenarios`
-for the hooks.
+Entry point: :func:`generate` (``spymaster synth`` on the command line); see docs/synth.md.
+:mod:`spymaster.synth.generator` writes the files, :mod:`spymaster.synth.book` is the order-book
+model, :mod:`spymaster.synth.options` the option chain, :mod:`spymaster.synth.scenarios` the hooks.
+
+Names are imported lazily, so ``spymaster.synth.dbnfile`` can be used without loading the
+numba kernels.
 """
 
 from __future__ import annotations
 
-from spymaster.synth.generate import SCALES, FileWritten, GenerationReport, Scale, SessionReport, generate
-from spymaster.synth.scenarios import Consume, Drive, Pull, Refill, ScenarioEvent, Sweep, parse_scenario
+import importlib
+from typing import Any
 
-__all__ = ["generate", "GenerationReport", "SessionReport", "FileWritten", "Scale", "SCALES", "Drive", "Sweep",
-           "Pull", "Consume", "Refill", "ScenarioEvent", "parse_scenario"]
+_EXPORTS = {
+    "generate": "spymaster.synth.generator", "GenerationReport": "spymaster.synth.generator",
+    "SessionReport": "spymaster.synth.generator", "FileWritten": "spymaster.synth.generator",
+    "Scale": "spymaster.synth.generator", "SCALES": "spymaster.synth.generator",
+    "Drive": "spymaster.synth.scenarios", "Sweep": "spymaster.synth.scenarios", "Pull": "spymaster.synth.scenarios",
+    "Consume": "spymaster.synth.scenarios", "Refill": "spymaster.synth.scenarios",
+    "ScenarioEvent": "spymaster.synth.scenarios", "parse_scenario": "spymaster.synth.scenarios",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'spymaster.synth' has no attribute {name!r}")
+    return getattr(importlib.import_module(mod), name)

@@ -3,7 +3,7 @@
 This is deliberately plain numpy/Python (not the engines' kernels): it rebuilds committed book
 states from MBP-10 records (SPEC §3 commit rule), attributes trades to book decreases, and
 computes the barrier sums, depth, wall ratio, state, and the tape's sweep / imbalance for one
-(level, direction, decision time). :func:`spymaster.synth.generate` fills each scenario's
+(level, direction, decision time). :func:`spymaster.synth.generator.generate` fills each scenario's
 ``measured`` with it, and the tests use it to check that every scenario produces its pattern.
 Units: ES prices in int64 1e-9 points; sizes contracts; times ns.
 """

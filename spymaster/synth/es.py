@@ -9,7 +9,7 @@ day u holds, at ``ts_recv`` = 00:00 UTC of u (like real daily files), the defini
 contract traded by any session overlapping u — so rewriting it never depends on which dates
 were requested.
 
-The run is sliced every 30 minutes (UTC-aligned, so a slice never spans two UTC days); the three
+The run is sliced every 10 minutes (UTC-aligned, so a slice never spans two UTC days); the three
 books' records of a slice are merged by ts_recv (stable: front, next, spread on ties) and
 appended to per-(UTC day, schema) part files of raw DBN record bytes.
 """
@@ -33,7 +33,7 @@ from spymaster.synth.book import BookSim, MinuteProfile
 from spymaster.synth.dbnfile import definition_records, mapping
 from spymaster.synth.rng import seed_state
 
-SLICE_NS = 30 * MINUTE_NS
+SLICE_NS = 10 * MINUTE_NS
 SHARES = {"front": 0.92, "next": 0.06, "spread": 0.02}
 TRADES_PER_EVENT = 0.505      # calibrated: trade records per ambient event (market share 0.40)
 P_MARKET = 0.40
@@ -199,7 +199,8 @@ def simulate_session(session: Session, *, seed: int, events: float, scenarios, c
                             fair_points=fair, script=script,
                             rng_state=seed_state(seed, session.date.toordinal(), 10 + k),
                             seq_base=(session.date.toordinal() % 1000) * 4_000_000 + k * 1_000_000,
-                            init_level_size=float(prof.addm[0]), cap_records=cap_records))
+                            init_level_size=float(prof.addm[0]),
+                            cap_records=cap_records if k == 0 else max(4_096, cap_records // 4)))
 
     parts: dict[tuple[dt.date, str], Path] = {}
     counts: dict[tuple[dt.date, str], int] = {}
