@@ -12,7 +12,7 @@ from typing import Callable
 from spymaster.calendar import Session
 from spymaster.config import Config
 from spymaster.levels.base import LevelSet
-from spymaster.levels.options import option_levels
+from spymaster.levels.options import OptionLevelSource, option_levels
 from spymaster.levels.round import round_levels
 from spymaster.levels.structural import StructuralLevels
 from spymaster.levels.technical import SmaLevels, VwapTracker
@@ -22,14 +22,14 @@ from spymaster.state.bars import Bar
 class LevelUniverse:
     """Structural, technical, round and option-derived levels; snapshots per bar start."""
 
-    def __init__(self, config: Config, session: Session, vwap: VwapTracker, fuel,
+    def __init__(self, config: Config, session: Session, vwap: VwapTracker, option_source: OptionLevelSource,
                  wanted: Callable[[int], bool] = lambda _start: True) -> None:
         ratio = config.instrument.es_spy_ratio
         self.cfg = config
         self.structural = StructuralLevels(session, ratio)
         self.sma = SmaLevels(ratio)
         self.vwap = vwap
-        self.fuel = fuel
+        self.option_source = option_source
         self.wanted = wanted
         self.prev_close: float | None = None   # close of the last completed 1-min bar (axis $)
         self._snap: LevelSet | None = None
@@ -45,7 +45,7 @@ class LevelUniverse:
         """Every level as if a bar started at ``at_ns`` now (also used by the debugger)."""
         lv = self.cfg.levels
         levels = (self.structural.values(at_ns) + self.sma.values() + self.vwap.levels(at_ns)
-                  + round_levels(self.prev_close, lv.round_step, lv.round_band) + option_levels(self.fuel, at_ns))
+                  + round_levels(self.prev_close, lv.round_step, lv.round_band) + option_levels(self.option_source, at_ns))
         return LevelSet(at_ns, levels)
 
     def snapshot(self, minute_ns: int) -> None:

@@ -29,6 +29,7 @@ from spymaster.engines.barrier import BarrierEngine
 from spymaster.engines.fuel import FuelEngine
 from spymaster.engines.tape import TapeEngine
 from spymaster.events import KIND_NAMES, EventBatch
+from spymaster.levels.options import OptionLevelSource
 from spymaster.levels.universe import LevelUniverse
 from spymaster.logs import get_logger
 from spymaster.state.bars import Bar, BarBuilder
@@ -76,9 +77,10 @@ class ReplayEngine:
         self.labels = LabelBook(config.labels.label_horizon_s, config.labels.label_threshold, ratio)
         self.components = (self.tape, self.book, self.fuel, self.bars1, self.bars2, self.vwap, self.labels)
         self.detector = TouchDetector(config, session)
-        self.levels = LevelUniverse(config, session, self.vwap, self.fuel, wanted=self.detector.in_window)
+        self.option_levels = OptionLevelSource(self.fuel)
+        self.levels = LevelUniverse(config, session, self.vwap, self.option_levels, wanted=self.detector.in_window)
         self.features = FeatureBuilder(config, session, self.tape, self.book, self.fuel, self.vwap, self.levels,
-                                       BarrierEngine(config), TapeEngine(config))
+                                       BarrierEngine(config), TapeEngine(config), self.option_levels)
         self.on_row, self.keep_rows, self.on_bar, self.on_touch = on_row, keep_rows, on_bar, on_touch
         self.rows: list[dict] = []
         self._pending: dict[int, dict] = {}
@@ -113,6 +115,7 @@ class ReplayEngine:
             if j > i:
                 for c in self.components:
                     c.apply(batch, i, j)
+                self.option_levels.invalidate()
                 i = j
             if i < n:
                 # after a stop the next boundary lies beyond ts[i] and every remaining label

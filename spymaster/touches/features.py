@@ -26,11 +26,12 @@ class FeatureBuilder:
     """Queries the engines for the watched levels of a bar close and assembles touch rows."""
 
     def __init__(self, config: Config, session: Session, tape, book, fuel, vwap, levels, barrier_engine,
-                 tape_engine) -> None:
+                 tape_engine, option_source) -> None:
         self.cfg = config
         self.session = session
         self.tape, self.book, self.fuel, self.vwap, self.levels = tape, book, fuel, vwap, levels
         self.barrier_engine, self.tape_engine = barrier_engine, tape_engine
+        self.option_source = option_source
         self.smoother = sc.ScoreSmoother(config.score.score_tau_s)
         self.ratio = config.instrument.es_spy_ratio
         self.date = session.iso
@@ -56,7 +57,7 @@ class FeatureBuilder:
         if not emitted:
             return []
         ctx = self._context(bar, t)
-        walls = option_levels_now(self.fuel, t)
+        walls = option_levels_now(self.option_source, t)
         out = []
         for k in emitted:
             w = watches[k]
