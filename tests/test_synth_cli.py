@@ -11,6 +11,21 @@ from spymaster.cli import cli
 from spymaster.sources.lake import GLBX, OPRA, Lake
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """The CLI configures structlog onto the runner's temporary stderr; put it back afterwards so
+    later tests in the session do not log into a closed stream."""
+    import structlog
+
+    from spymaster import logs
+
+    saved, key = structlog.get_config(), dict(logs._CONFIGURED)
+    yield
+    structlog.configure(**saved)
+    logs._CONFIGURED.clear()
+    logs._CONFIGURED.update(key)
+
+
 def _run(*args):
     return CliRunner().invoke(cli, ["synth", *args], catch_exceptions=False)
 
