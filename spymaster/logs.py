@@ -49,6 +49,11 @@ def configure(*, json: bool | None = None, level: str = "info") -> None:
     _CONFIGURED.update(key)
 
 
+def configured() -> dict[str, Any]:
+    """The settings of the last :func:`configure` (``{"json": bool, "level": str}``; {} before it)."""
+    return dict(_CONFIGURED)
+
+
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     """A logger bound to a component name (``log.info("event", key=value)``)."""
     return structlog.get_logger(component=name)

@@ -163,8 +163,6 @@ def _es_symbology_covers(lake: Lake, day: dt.date) -> bool:
 
 def requirements(lake: Lake, session: Session, root: str = "SPY") -> list[Requirement]:
     """Every input the replay of ``session`` reads (see the module docstring), present or not."""
-    from spymaster.sources.parquet import parquet_files  # imported here: it pulls in databento (~2 s)
-
     reqs: list[Requirement] = []
     for d in session.utc_days():
         for sch in ("trades", "mbp-10"):
@@ -177,6 +175,8 @@ def requirements(lake: Lake, session: Session, root: str = "SPY") -> list[Requir
     tp, dp = lake.find_bronze(OPRA, "trades", day), lake.find_bronze(OPRA, "definition", day)
     pq_dir = lake.options_parquet_dir(day, root=root.lower())
     if tp is None and dp is None:
+        from spymaster.sources.parquet import parquet_files  # only here: it imports databento (~2 s)
+
         if parquet_files(pq_dir):
             reqs.append(Requirement(pq_dir, day, "options_parquet", True))
         else:

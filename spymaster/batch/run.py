@@ -46,6 +46,7 @@ from spymaster.logs import get_logger
 log = get_logger("batch")
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+DASK_CONNECT_TIMEOUT_S = 20    # how long Client(address) waits for the scheduler
 WORKER_DIED = ("the worker process died while replaying this date (killed by a signal or crashed, "
                "e.g. out of memory)")
 
@@ -116,7 +117,8 @@ def run_date(task: DateTask) -> DateResult:
     """Replay ``task.date`` and write its Gold file; never raises (a failure is a result)."""
     from spymaster import logs
 
-    logs.configure(json=task.log_json, level=task.log_level)
+    if not logs.configured():   # a fresh worker process; in-process runs keep the caller's logging
+        logs.configure(json=task.log_json, level=task.log_level)
     t0 = time.perf_counter()
     before = compiled_kernels()
     try:
@@ -159,8 +161,24 @@ def run_serial(tasks: Sequence[DateTask], fn: Callable[[DateTask], DateResult] =
     return out
 
 
-def _worker_main(conn, fn: Callable[[DateTask], DateResult]) -> None:
-    """A local worker process: receive tasks, send results, until ``None``."""
+def _warm() -> None:
+    """What every replay needs first: the package's heavy imports and the exchange calendar."""
+    import importlib
+
+    from spymaster.calendar import _xnys
+
+    for name in ("spymaster.pipeline", "spymaster.sources.session"):  # databento, pyarrow, the engines
+        importlib.import_module(name)
+    _xnys()
+
+
+def _worker_main(conn, fn: Callable[[DateTask], DateResult], warm: bool) -> None:
+    """A local worker process: warm up, then receive tasks and send results until ``None``."""
+    if warm:
+        try:
+            _warm()
+        except Exception:  # the first task reports whatever is wrong, with its date
+            pass
     while True:
         try:
             task = conn.recv()
@@ -180,86 +198,140 @@ class _Worker:
     process: Any
     conn: Any
     task: DateTask | None = None
+    used: bool = False            # has replayed a date (else it may still be warming up)
 
 
-def run_processes(tasks: Sequence[DateTask], workers: int, fn: Callable[[DateTask], DateResult] = run_date,
-                  on_result: OnResult | None = None) -> list[DateResult]:
-    """``workers`` local processes (``spawn``), one date at a time each, dates handed out in order.
+class LocalPool:
+    """``workers`` local processes (``spawn``), each holding one date at a time.
 
-    Each worker holds one task, so a worker that dies (signal, out of memory, crash) fails
-    exactly the date it was replaying (:data:`WORKER_DIED`); a fresh worker takes its place.
+    :meth:`start` may be called before the dates are known, so the workers' imports overlap
+    with the parent's planning. Dates are handed out in order; a worker that dies (signal, out
+    of memory, crash) fails exactly the date it held (:data:`WORKER_DIED`) and a fresh worker
+    takes its place.
     """
-    from multiprocessing.connection import wait
 
-    ctx = multiprocessing.get_context("spawn")
-    queue = list(tasks)
-    queue.reverse()                                   # pop() hands out dates in order
-    results: dict[str, DateResult] = {}
-    pool: list[_Worker] = []
+    def __init__(self, workers: int, fn: Callable[[DateTask], DateResult] = run_date, *, warm: bool = True) -> None:
+        self.workers = max(1, workers)
+        self.fn = fn
+        self.warm = warm
+        self._ctx = multiprocessing.get_context("spawn")
+        self._idle: list[_Worker] = []
 
-    def start() -> _Worker:
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker_main, args=(child, fn), daemon=True, name="spymaster-batch-worker")
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(target=_worker_main, args=(child, self.fn, self.warm), daemon=True,
+                                 name="spymaster-batch-worker")
         proc.start()
         child.close()
         return _Worker(proc, parent)
 
-    def finish(r: DateResult) -> None:
-        results[r.date] = r
-        if on_result is not None:
-            on_result(r)
+    def start(self, n: int | None = None) -> "LocalPool":
+        """Start up to ``n`` (default ``workers``) processes now."""
+        want = min(self.workers, self.workers if n is None else n)
+        while len(self._idle) < want:
+            self._idle.append(self._spawn())
+        return self
 
-    def assign(w: _Worker) -> None:
-        w.task = queue.pop()
-        w.conn.send(w.task)
+    def run(self, tasks: Sequence[DateTask], on_result: OnResult | None = None) -> list[DateResult]:
+        from multiprocessing.connection import wait
 
-    try:
-        for _ in range(min(workers, len(queue))):
-            w = start()
-            pool.append(w)
-            assign(w)
-        while pool:
-            ready = wait([w.conn for w in pool] + [w.process.sentinel for w in pool])
-            for w in list(pool):
-                got = None
-                if w.conn in ready or w.process.sentinel in ready:
+        queue = list(reversed(tasks))                 # pop() hands out dates in order
+        results: dict[str, DateResult] = {}
+        busy: list[_Worker] = []
+
+        def finish(r: DateResult) -> None:
+            results[r.date] = r
+            if on_result is not None:
+                on_result(r)
+
+        def assign(w: _Worker) -> None:
+            w.task = queue.pop()
+            w.used = True
+            try:
+                w.conn.send(w.task)
+            except OSError:                  # the worker is already gone (e.g. it could not start)
+                w.process.join(timeout=5)
+                log.error("worker_died", date=w.task.date, exitcode=w.process.exitcode, when="before the date")
+                w.conn.close()
+                finish(_failed(w.task, f"{WORKER_DIED} before taking the date; exit code {w.process.exitcode}",
+                               "WorkerDied"))
+                if queue:
+                    assign(self._spawn())
+                return
+            busy.append(w)
+
+        try:
+            while queue and len(busy) < self.workers:
+                assign(self._idle.pop() if self._idle else self._spawn())
+            while busy:
+                ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+                for w in list(busy):
+                    if w.conn not in ready and w.process.sentinel not in ready:
+                        continue
+                    got = None
                     try:
                         if w.conn.poll():
                             got = w.conn.recv()
                     except (EOFError, OSError):
                         got = None
                     if got is None and w.process.is_alive():
+                        continue          # EOF seen before the process is reaped: wait for its sentinel
+                    busy.remove(w)
+                    if got is not None:
+                        finish(got)
+                        w.task = None
+                        if queue:
+                            assign(w)
+                        else:
+                            self._idle.append(w)
                         continue
-                else:
-                    continue
-                if got is not None:
-                    finish(got)
-                    w.task = None
+                    w.process.join(timeout=5)   # the worker died holding its task
+                    log.error("worker_died", date=w.task.date if w.task else None, exitcode=w.process.exitcode)
+                    if w.task is not None:
+                        finish(_failed(w.task, f"{WORKER_DIED}; exit code {w.process.exitcode}", "WorkerDied"))
+                    w.conn.close()
                     if queue:
-                        assign(w)
-                    else:
-                        w.conn.send(None)
-                        w.process.join(timeout=30)
-                        w.conn.close()
-                        pool.remove(w)
-                    continue
-                # the worker died holding its task
-                w.process.join(timeout=5)
-                log.error("worker_died", date=w.task.date if w.task else None, exitcode=w.process.exitcode)
-                if w.task is not None:
-                    finish(_failed(w.task, f"{WORKER_DIED}; exit code {w.process.exitcode}", "WorkerDied"))
-                w.conn.close()
-                pool.remove(w)
-                if queue:
-                    nw = start()
-                    pool.append(nw)
-                    assign(nw)
-    finally:
-        for w in pool:
+                        assign(self._spawn())
+        except BaseException:
+            for w in busy:
+                w.used = False                # close() kills them
+            self._idle.extend(busy)
+            raise
+        return [results[t.date] for t in tasks]
+
+    def close(self) -> None:
+        """Stop every worker: idle ones get ``None``; never-used or still busy ones are killed."""
+        for w in self._idle:
+            if not w.used:
+                w.process.kill()      # still warming up, or waiting for a first date that never came
+                continue
+            try:
+                w.conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+        # every result is in (each date's file was written before its result was sent), so a
+        # worker slow to tear its interpreter down (~0.5 s: numba, pyarrow) is simply killed
+        deadline = time.monotonic() + 0.2
+        for w in self._idle:
+            w.process.join(timeout=max(0.0, deadline - time.monotonic()))
             if w.process.is_alive():
                 w.process.kill()
-            w.process.join(timeout=5)
-    return [results[t.date] for t in tasks]
+                w.process.join(timeout=5)
+            w.conn.close()
+        self._idle.clear()
+
+    def __enter__(self) -> "LocalPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def run_processes(tasks: Sequence[DateTask], workers: int, fn: Callable[[DateTask], DateResult] = run_date,
+                  on_result: OnResult | None = None) -> list[DateResult]:
+    """``workers`` local processes (see :class:`LocalPool`); results in task order."""
+    with LocalPool(workers, fn) as pool:
+        return pool.run(tasks, on_result)
 
 
 def _probe_worker() -> str:
@@ -283,10 +355,10 @@ def run_dask(tasks: Sequence[DateTask], scheduler: str, workers: int = 1,
     try:
         if scheduler == "local":
             cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.WARNING)
+                                   dashboard_address=":0", silence_logs=logging.WARNING)
             client = Client(cluster)
         else:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout=f"{DASK_CONNECT_TIMEOUT_S}s")
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()
@@ -376,15 +448,22 @@ def make_tasks(plans: Iterable[DatePlan], config: Config, *, force: bool = False
 
 
 def execute(tasks: Sequence[DateTask], *, workers: int = 1, scheduler: str | None = None,
-            fn: Callable[[DateTask], DateResult] = run_date, on_result: OnResult | None = None) -> list[DateResult]:
-    """Run ``tasks`` with the executor the options select; results in task order."""
+            fn: Callable[[DateTask], DateResult] = run_date, on_result: OnResult | None = None,
+            pool: LocalPool | None = None) -> list[DateResult]:
+    """Run ``tasks`` with the executor the options select; results in task order.
+
+    ``scheduler`` → Dask; ``workers > 1`` → local processes (``pool`` if given, already
+    started); otherwise this process.
+    """
     if not tasks:
         return []
     if scheduler:
         return run_dask(tasks, scheduler, workers, fn, on_result)
-    if workers <= 1 or len(tasks) == 1:
-        return run_serial(tasks, fn, on_result)
-    return run_processes(tasks, workers, fn, on_result)
+    if pool is not None:
+        return pool.run(tasks, on_result)
+    if workers > 1:
+        return run_processes(tasks, workers, fn, on_result)
+    return run_serial(tasks, fn, on_result)
 
 
 def run_batch(config: Config, *, start: dt.date | str | None = None, end: dt.date | str | None = None,
@@ -400,7 +479,19 @@ def run_batch(config: Config, *, start: dt.date | str | None = None, end: dt.dat
     """
     from spymaster.sources.lake import Lake
 
-    lake = Lake.at(config.io.lake)
+    # local workers start first: their imports overlap with the planning below
+    pool = LocalPool(workers, fn).start() if scheduler is None and workers > 1 else None
+    try:
+        return _run_batch(config, Lake.at(config.io.lake), start=start, end=end, dates=dates, force=force,
+                          workers=workers, scheduler=scheduler, log_json=log_json, log_level=log_level, fn=fn,
+                          on_plans=on_plans, on_result=on_result, pool=pool)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _run_batch(config: Config, lake, *, start, end, dates, force, workers, scheduler, log_json, log_level, fn,
+               on_plans, on_result, pool) -> BatchReport:
     plans = plan_dates(lake, config, start=start, end=end, dates=dates, force=force)
     for p in plans:
         if not p.runs:
@@ -419,7 +510,7 @@ def run_batch(config: Config, *, start: dt.date | str | None = None, end: dt.dat
             on_result(r)
 
     t0 = time.perf_counter()
-    results = execute(tasks, workers=workers, scheduler=scheduler, fn=fn, on_result=seen)
+    results = execute(tasks, workers=workers, scheduler=scheduler, fn=fn, on_result=seen, pool=pool)
     report = BatchReport(plans, results, time.perf_counter() - t0)
     log.info("batch_finished", done=len(report.done), skipped=len(report.skipped), failed=len(report.failed),
              failed_dates=[r.date for r in report.failed], touches=report.touches, events=report.events,
