@@ -22,7 +22,7 @@ def _logging_options() -> tuple[bool | None, str]:
     """The parent's structlog settings, passed to workers so they log the same way."""
     from spymaster import logs
 
-    conf = dict(logs._CONFIGURED)
+    conf = logs.configured()
     return conf.get("json"), conf.get("level", "info")
 
 
