@@ -6,7 +6,8 @@ nested dict of :meth:`Config.to_dict`, TOML-able), so it pickles by reference to
 
 - ``workers=1``, no scheduler: in this process, one date after the other;
 - ``workers=N``: N local processes (``spawn``; each worker imports the package once and stays
-  up for many dates);
+  up for many dates; a script calling :func:`run_batch` needs the usual
+  ``if __name__ == "__main__":`` guard);
 - ``scheduler=ADDRESS``: a dask.distributed cluster (``"local"`` starts a LocalCluster of
   ``workers`` single-threaded worker processes).
 
@@ -173,7 +174,13 @@ def _warm() -> None:
 
 
 def _worker_main(conn, fn: Callable[[DateTask], DateResult], warm: bool) -> None:
-    """A local worker process: warm up, then receive tasks and send results until ``None``."""
+    """A local worker process: warm up, then receive tasks and send results until ``None``.
+
+    Ctrl-C is the parent's to handle (it kills its workers), so a worker ignores SIGINT.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if warm:
         try:
             _warm()
