@@ -25,7 +25,7 @@ def main() -> None:
     t = time.perf_counter()
     from spymaster import logs
     from spymaster.synth import generate
-    from spymaster.synth import book  # noqa: F401  (loads / compiles the kernels)
+    import spymaster.synth.book  # noqa: F401  (loads / compiles the kernels)
 
     logs.configure(json=False, level="warning")
     print(f"import + kernel load: {time.perf_counter() - t:.2f} s")

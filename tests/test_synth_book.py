@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from spymaster.calendar import NS, session_for
+from spymaster.calendar import session_for
 from spymaster.events import F_LAST, UNDEF_PRICE
 from spymaster.synth import book as bk
 from spymaster.synth import market

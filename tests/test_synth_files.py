@@ -156,7 +156,6 @@ def test_the_last_record_of_every_event_and_only_it_has_F_LAST(demo):
 
 
 def test_definitions_hold_two_outrights_and_a_spread_with_stable_ids_and_the_front_trades_most(demo):
-    s = demo["session"]
     syms = {}
     for u, d in demo["defs"].items():
         assert (d["ts_recv"] == to_ns(dt.datetime(u.year, u.month, u.day, tzinfo=UTC))).all()
@@ -222,7 +221,7 @@ def test_option_trades_are_rth_only_side_N_on_several_venues_near_the_money(demo
 def test_option_prices_are_black_scholes_at_the_true_spot_rounded_to_cents(demo):
     from scipy.stats import norm
 
-    lake, s = demo["lake"], demo["session"]
+    lake = demo["lake"]
     ot = pq.read_table(lake.root / "synth" / f"truth-options-{DEMO}.parquet").to_pandas()
     truth = pq.read_table(lake.root / "synth" / f"truth-{DEMO}.parquet").to_pandas()
     # the spot is the front committed mid / 10 minus the basis, both at the trade's ts_recv

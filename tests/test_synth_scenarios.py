@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from spymaster.calendar import NS, session_for
-from spymaster.config import Config
 from spymaster.errors import ConfigError
-from spymaster.events import BOOK, F_LAST, TRADE, UNDEF_PRICE, as_books, as_trades
+from spymaster.events import BOOK, F_LAST, UNDEF_PRICE, as_books, as_trades
 from spymaster.sources.lake import GLBX, Lake
 from spymaster.synth import Consume, Drive, Pull, Refill, Sweep, check, generate, parse_scenario
 from spymaster.synth.generator import Scale

@@ -17,14 +17,13 @@ appended to per-(UTC day, schema) part files of raw DBN record bytes.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from spymaster.calendar import MINUTE_NS, NS, UTC, Session, from_ns, sessions_covering_utc_day, session_for, to_ns
+from spymaster.calendar import MINUTE_NS, NS, UTC, Session, from_ns, sessions_covering_utc_day, to_ns
 from spymaster.config import Config
 from spymaster.events import BOOK, F_LAST, TRADE, UNDEF_PRICE
 from spymaster.instruments import es_symbol, front_month, third_friday
@@ -209,7 +208,6 @@ def simulate_session(session: Session, *, seed: int, events: float, scenarios, c
     win_b: dict[int, list] = {i: [] for i, e in enumerate(compiled.events) if e.kind != "Drive"}
     win_t: dict[int, list] = {i: [] for i in win_b}
     lookback = int(round((config.barrier.baseline_window_s + 120) * NS))
-    front_id = front.instrument_id
     sdir = workdir / session.iso
     sdir.mkdir(parents=True, exist_ok=True)
 

@@ -27,10 +27,9 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from spymaster.calendar import MINUTE_NS, NS, UTC, Session, session_for, to_ns, trading_days
+from spymaster.calendar import MINUTE_NS, UTC, Session, session_for, to_ns, trading_days
 from spymaster.instruments import format_occ
-from spymaster.synth.dbnfile import definition_records, mapping, new_records
-from spymaster.synth.rng import seed_state
+from spymaster.synth.dbnfile import definition_records, mapping
 
 YEAR_S = 365.0 * 24 * 3600
 VENUES = np.array([20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 31, 32, 36, 37], dtype=np.uint16)
