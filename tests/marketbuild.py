@@ -142,3 +142,25 @@ class BookSim:
     def rec(self, t_s: float, *, action: str = "A", flags: int = F_LAST, t_ns: int | None = None) -> np.ndarray:
         b, a = self.top()
         return book_rec(t_s, b, a, action=action, flags=flags, t_ns=t_ns)
+
+
+def split_batches(batch: EventBatch, sizes: Sequence[int]) -> list[EventBatch]:
+    """Cut ``batch`` into independent batches (own per-kind arrays, re-indexed ``pos``), as a
+    live feed or a chunked file reader would deliver them; chunk sizes cycle through ``sizes``."""
+    out = []
+    n = len(batch)
+    lo = 0
+    k = 0
+    while lo < n:
+        hi = min(n, lo + max(1, int(sizes[k % len(sizes)])))
+        kind, pos = batch.kind[lo:hi].copy(), batch.pos[lo:hi].copy()
+        parts = {}
+        for code, name in ((KIND_TRADE, "trades"), (KIND_BOOK, "books")):
+            m = kind == code
+            src = getattr(batch, name)
+            parts[name] = src[pos[m]].copy()
+            pos[m] = np.arange(int(m.sum()), dtype=np.int64)
+        out.append(EventBatch(kind, pos, batch.ts[lo:hi].copy(), trades=parts["trades"], books=parts["books"]))
+        lo = hi
+        k += 1
+    return out

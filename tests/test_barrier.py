@@ -100,6 +100,8 @@ def test_time_weighted_baseline_includes_the_state_in_effect_at_the_window_start
     # window [100 s, 400 s): Σ10 = 1000 (state from t=0) for 150 s, then 2000 for 150 s
     f = _feat([(250, "A", 5002.5, 1100)], t=400)
     assert f["wall_ratio"] == [10 * 100 / 1500]
+    f = _feat([(250, "B", 4997.75, 1100)], t=400, dirs=(DOWN,))  # the same on the bid side
+    assert f["wall_ratio"] == [10 * 100 / 1500]
 
 
 def test_baseline_covers_only_the_part_of_the_window_with_committed_states():
@@ -311,3 +313,68 @@ def test_query_before_the_retention_guarantee_raises():
     eng.features(bs, _LEVELS, _DIRS, ns(2000))
     with pytest.raises(RetentionError):
         eng.features(bs, _LEVELS, _DIRS, ns(1000))
+
+
+def test_baseline_of_huge_sizes_falls_back_to_float_without_overflow():
+    big = 4_000_000_000  # u4 sizes near the limit: Σ10 × 300 s in ns does not fit in int64
+    b = BookSim({5000.0: 100}, {5000.25 + 0.25 * j: big for j in range(10)})
+    f = _feat([(250, "A", 5000.25, big // 2)], base=b, t=400)
+    mean = (10 * big * 150 + (9 * big + big // 2) * 150) / 300  # Σ10 time-weighted over [100 s, 400 s)
+    assert f["wall_ratio"][0] == pytest.approx(10 * big / mean, rel=1e-12)
+    assert f["depth_in_zone"] == [7 * big + big // 2]
+    b = BookSim({5000.0 - 0.25 * j: big for j in range(10)}, {5000.25: 100})  # the same on the bid side
+    f = _feat([(250, "B", 5000.0, big // 2)], base=b, t=400, dirs=(DOWN,))
+    assert f["wall_ratio"][0] == pytest.approx(10 * big / mean, rel=1e-12)
+
+
+def _reference(bs: BookState, levels_es: np.ndarray, dirs: np.ndarray, t: int, cfg: Config = CFG) -> dict:
+    """The SPEC §7 sums, depth and wall ratio computed directly in Python integers."""
+    win, base = int(cfg.barrier.barrier_window_s * 1e9), int(cfg.barrier.baseline_window_s * 1e9)
+    z = int(round(cfg.barrier.barrier_zone_ticks * cfg.instrument.es_tick_size * 1e9))
+    e = bs.entries_window(t - win, t)
+    c = bs.commits.live()
+    ts = c["ts"].tolist()
+    last = max(k for k in range(len(ts)) if ts[k] < t)
+    a = t - base
+    out = {"barrier_added": [], "barrier_canceled": [], "barrier_filled": [], "depth_in_zone": [], "wall_ratio": []}
+    for lv, d in zip(levels_es.tolist(), dirs.tolist()):
+        m = (e["side"] == (1 if d > 0 else -1)) & (e["price"] >= lv - z) & (e["price"] <= lv + z)
+        for key, col in (("barrier_added", "added"), ("barrier_canceled", "canceled"), ("barrier_filled", "filled")):
+            out[key].append(int(e[col][m].sum()))
+        side = "ask" if d > 0 else "bid"
+        px, sz = c[f"{side}_px"][last].tolist(), c[f"{side}_sz"][last].tolist()
+        inz = [s for p, s in zip(px, sz) if p != 2**63 - 1 and lv - z <= p <= lv + z]
+        out["depth_in_zone"].append(sum(inz))
+        integral, covered = 0, 0
+        for k in range(last + 1):
+            s0 = max(ts[k], a)
+            s1 = ts[k + 1] if k < last else t
+            if s1 > s0:
+                integral += int(c[f"{side}_sum"][k]) * (s1 - s0)
+                covered += s1 - s0
+        mean = integral / covered if covered else 0.0
+        out["wall_ratio"].append(10 * max(inz, default=0) / mean if mean > 0 else 0.0)
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_features_match_a_direct_computation_and_both_zone_paths_agree(seed):
+    batch = _random_stream(seed, n=1500)  # longer than the 300 s baseline window
+    times = _query_times(batch)
+    eng, scan = BarrierEngine(CFG), BarrierEngine(CFG)
+    scan.use_hist = False
+    lo = 0
+    bs = BookState(CFG, capacity=16)
+    for t in times:
+        hi = int(np.searchsorted(batch.ts, t, side="left"))
+        bs.apply(batch, lo, hi)
+        lo = hi
+        if not bs.has_book:
+            continue
+        f = {k: v.tolist() for k, v in eng.features(bs, _LEVELS, _DIRS, t).items()}
+        assert f == {k: v.tolist() for k, v in scan.features(bs, _LEVELS, _DIRS, t).items()}
+        ref = _reference(bs, _LEVELS, _DIRS, t)
+        for key in ("barrier_added", "barrier_canceled", "barrier_filled", "depth_in_zone"):
+            assert f[key] == ref[key], key
+        assert f["wall_ratio"] == pytest.approx(ref["wall_ratio"], rel=1e-12, abs=0)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marketbuild import BookSim, T0, book_rec, concat_books, feed, ladder, merge, ns, trades
+from marketbuild import BookSim, T0, book_rec, concat_books, feed, ladder, merge, ns, split_batches, trades
 from spymaster.config import Config
 from spymaster.errors import OrderingError
 from spymaster.events import F_LAST
@@ -62,6 +62,19 @@ def test_commit_only_at_f_last_after_a_non_trade_record():
     assert bs.current().bid_sz[0] == 80     # levels of the latest non-T/F record
     recs.append(b.rec(4, action="T"))       # F_LAST with no change since the commit: nothing
     assert _run(recs).commit_count == 2
+
+
+def test_pending_change_survives_the_end_of_its_batch():
+    b = _base()
+    r0 = b.rec(0)
+    b.set("B", 5000.0, 70)
+    r1 = b.rec(1, flags=0)                      # pending at the end of the first batch
+    b.set("B", 5000.0, 1)
+    r2 = b.rec(2, action="T")                   # a T record (levels ignored) with F_LAST, next batch
+    bs = BookState(CFG)
+    for part in split_batches(merge(trades([]), concat_books([r0, r1, r2])), [2, 1]):
+        bs.apply(part, 0, len(part))
+    assert bs.commit_count == 2 and bs.current().bid_sz[0] == 70
 
 
 def test_first_committed_state_is_the_baseline_without_a_pair():
@@ -185,6 +198,15 @@ def test_levels_scrolling_in_or_out_of_the_top10_are_not_counted():
     assert all(e[2] != 4997.75 for e in ent)
 
 
+def test_a_shifting_book_counts_each_common_price_once():
+    b = _base().set("A", 5000.25, 0)
+    recs = [b.rec(0)]
+    b.set("B", 5000.25, 50).set("B", 4999.5, 70)  # a new best bid and a change deeper, one state
+    recs.append(b.rec(5))
+    assert _entries(_run(recs)) == [(5, SIDE_BID, 4999.5, 100, 70, 0, 0, 30, 0),
+                                    (5, SIDE_BID, 5000.25, 0, 50, 0, 50, 0, 0)]
+
+
 def test_a_side_with_fewer_than_ten_levels_is_visible_whole():
     recs = [book_rec(0, [(5000.0, 10), (4999.75, 10)], [(5000.25, 10)])]
     recs.append(book_rec(5, [(5000.0, 10), (4999.75, 10), (4998.0, 9)], [(5000.25, 10)]))
@@ -233,7 +255,10 @@ def test_batch_size_invariance_of_the_book_state(seed, sizes):
     feed(ones, batch, [1])
     chunked = BookState(CFG)
     feed(chunked, batch, sizes)
-    assert _state(whole) == _state(ones) == _state(chunked)
+    separate = BookState(CFG)  # independent batches: a pending record must survive its batch
+    for part in split_batches(batch, sizes):
+        separate.apply(part, 0, len(part))
+    assert _state(whole) == _state(ones) == _state(chunked) == _state(separate)
     # tiny buffers compact and grow many times: everything within retention is the same
     tiny = BookState(CFG, capacity=2)
     feed(tiny, batch, sizes)

@@ -105,9 +105,9 @@ def test_tape_band_is_inclusive_at_exactly_50_cents():
     tr = trades_ns([T - 5 * S + k for k in range(4)], [5005.0, 4995.0, 5005.25, 4994.75], [1, 2, 4, 8], "BABA")
     f = _feat(tr, T)
     assert (f["tape_buy_vol"], f["tape_sell_vol"]) == ([1], [2])
-    # an off-grid level: |500.6 − 500.1| is 0.5 only up to float rounding; the 1e-9 tolerance keeps it in
-    tr = trades_ns([T - 5 * S, T - 4 * S], [5006.0, 4996.0], [1, 2], "BA")
-    f = _feat(tr, T, levels=(500.1,))
+    # an off-grid level: |500.70 − 500.20| is 0.5 only up to float rounding; the 1e-9 tolerance keeps it in
+    tr = trades_ns([T - 5 * S, T - 4 * S], [5007.0, 4997.0], [1, 2], "BA")
+    f = _feat(tr, T, levels=(500.2,))
     assert (f["tape_buy_vol"], f["tape_sell_vol"]) == ([1], [2])
 
 
@@ -178,6 +178,10 @@ def test_run_starting_before_the_window_counts_its_whole_notional():
     f = _feat(_tr(_run(T - 60 * S - 50 * MS, "B", LEGS_25M, gap_ns=60 * MS)), T)  # 2nd leg at t−60s+10ms
     assert _sweep(f) == (True, "UP", 25_000_000.0)
     assert f["tape_buy_vol"] == [50]  # the volumes still count the window only
+    # an earlier same-side trade more than 100 ms before the run's first leg is not part of it
+    one_price = _run(T - 60 * S - 50 * MS, "B", [(5000.0, 60), (5000.0, 60)], gap_ns=60 * MS)
+    lone = ([T - 65 * S], [4999.75], [1], "B")
+    assert _sweep(_feat(_tr(one_price, lone), T)) == (False, "NONE", 0.0)
 
 
 def test_run_ending_before_the_window_does_not_count():
@@ -199,6 +203,8 @@ def test_sweep_tie_goes_to_the_earliest_run():
     assert _sweep(_feat(_tr(buy, sell), T)) == (True, "UP", 25_000_000.0)
     buy_late = _run(T - 10 * S, "B", LEGS_25M)
     assert _sweep(_feat(_tr(sell, buy_late), T)) == (True, "DOWN", 25_000_000.0)
+    tail = _run(T - 5 * S, "A", [(5000.0, 1)])  # the tied runs both end inside the trade sequence
+    assert _sweep(_feat(_tr(buy, sell, tail), T)) == (True, "UP", 25_000_000.0)
 
 
 def test_largest_qualifying_run_wins():
@@ -290,3 +296,58 @@ def test_no_look_ahead_trades_at_or_after_t_never_change_the_features():
         feed_until(alt, batch, t)
         alt.apply(merge(future), 0, 3)
         assert {k: v.tolist() for k, v in eng.features(alt, _LEVELS, t).items()} == ref
+
+
+def _tape_reference(tape: TradeTape, levels, t: int, cfg: Config = CFG) -> dict:
+    """SPEC §7 tape features computed from the definitions in plain Python."""
+    tp = cfg.tape
+    w, lb = int(tp.tape_window_s * S), int(tp.sweep_lookback_s * S)
+    gap = int(tp.sweep_max_gap_ms * MS)
+    rows = tape.window(t - w - lb, t)
+    trs = list(zip(rows["ts"].tolist(), rows["price"].tolist(), rows["size"].tolist(), rows["side"].tolist()))
+    vel = sum(1 for r in trs if r[0] >= t - int(tp.velocity_window_s * S)) / tp.velocity_window_s
+    out = {k: [] for k in ("tape_buy_vol", "tape_sell_vol", "tape_velocity", "tape_sweep_detected",
+                           "tape_sweep_direction", "tape_sweep_notional")}
+    for lv in levels:
+        band = [r for r in trs if abs(r[1] / 1e9 / 10.0 - lv) <= tp.tape_band + 1e-9]
+        inw = [r for r in band if r[0] >= t - w]
+        out["tape_buy_vol"].append(sum(r[2] for r in inw if r[3] > 0))
+        out["tape_sell_vol"].append(sum(r[2] for r in inw if r[3] < 0))
+        out["tape_velocity"].append(vel)
+        runs, cur = [], []
+        for r in (r for r in band if r[3] != 0):
+            if cur and (r[3] != cur[-1][3] or r[0] - cur[-1][0] > gap):
+                runs.append(cur)
+                cur = []
+            cur.append(r)
+        if cur:
+            runs.append(cur)
+        best, best_dir = 0.0, SWEEP_DIRECTIONS.index("NONE")
+        for run in runs:
+            notional = sum(r[1] * r[2] for r in run) / 1e9 * cfg.instrument.es_multiplier
+            if run[-1][0] >= t - w and len({r[1] for r in run}) >= 2 and notional >= tp.sweep_min_notional \
+                    and notional > best:
+                best, best_dir = notional, SWEEP_DIRECTIONS.index("UP" if run[0][3] > 0 else "DOWN")
+        out["tape_sweep_detected"].append(best > 0)
+        out["tape_sweep_direction"].append(best_dir)
+        out["tape_sweep_notional"].append(best)
+    return out
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), min_notional=st.sampled_from([25e6, 60e6, 90e6]))
+def test_tape_features_match_a_direct_computation_from_the_definitions(seed, min_notional):
+    batch = merge(_random_trades(seed, n=900))
+    cfg = CFG.replace(**{"tape.sweep_min_notional": min_notional})  # some windows qualify, some not
+    eng = TapeEngine(cfg)
+    span = int(batch.ts[-1] - batch.ts[0])
+    tape, lo = TradeTape(cfg), 0
+    for k in range(1, 7):
+        t = int(batch.ts[0]) + span * k // 6
+        hi = int(np.searchsorted(batch.ts, t, side="left"))
+        tape.apply(batch, lo, hi)
+        lo = hi
+        f = {key: v.tolist() for key, v in eng.features(tape, _LEVELS, t).items()}
+        ref = _tape_reference(tape, _LEVELS.tolist(), t, cfg)
+        for key, val in ref.items():
+            assert f[key] == pytest.approx(val, rel=1e-12), key

@@ -50,41 +50,130 @@ def level_es_units(levels_axis: np.ndarray, es_spy_ratio: float) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _mean_sum(c_ts, sums, k_first, k_last, a, t):
-    """Time-weighted mean over [max(a, first state), t) of ``sums`` (states k_first..k_last)."""
+def _mean_sums(c_ts, c_bsum, c_asum, c_cumb, c_cuma, k_first, k_last, a, t, max_sum):
+    """Time-weighted means over [max(a, first state), t) of the bid and ask Σ10 sizes.
+
+    States k_first..k_last, each in effect until the next one (the last until t). When the
+    window integral cannot reach 2^63 (``max_sum × covered ns``), it is the exact difference of
+    the running integrals (uint64 modulo 2^64) plus the two partial pieces — O(1); otherwise a
+    float64 scan of the states.
+    """
     start0 = c_ts[k_first] if c_ts[k_first] > a else a
     covered = t - start0
-    num = np.int64(0)
-    numf = 0.0
-    overflow = False
-    for k in range(k_first, k_last + 1):
-        s0 = c_ts[k] if c_ts[k] > a else a
-        s1 = c_ts[k + 1] if k < k_last else t
-        d = s1 - s0
-        s = sums[k]
-        numf += float(s) * float(d)
-        if not overflow and s > 0 and d > 0:
-            if d > (_INT64_MAX - num) // s:
-                overflow = True
-            else:
-                num += s * d
     if covered <= 0:
-        return 0.0
-    if overflow:
-        return numf / float(covered)
-    q = num // covered
-    r = num - q * covered
-    return float(q) + float(r) / float(covered)
+        return 0.0, 0.0
+    fc = float(covered)
+    if max_sum <= _INT64_MAX // covered:
+        d1 = np.uint64(t - c_ts[k_last])
+        d0 = np.uint64(start0 - c_ts[k_first])
+        ib = np.int64((c_cumb[k_last] + np.uint64(c_bsum[k_last]) * d1)
+                      - (c_cumb[k_first] + np.uint64(c_bsum[k_first]) * d0))
+        ia = np.int64((c_cuma[k_last] + np.uint64(c_asum[k_last]) * d1)
+                      - (c_cuma[k_first] + np.uint64(c_asum[k_first]) * d0))
+        qb = ib // covered
+        qa = ia // covered
+        return float(qb) + float(ib - qb * covered) / fc, float(qa) + float(ia - qa * covered) / fc
+    fb = 0.0
+    fa = 0.0
+    s0 = start0
+    for k in range(k_first, k_last + 1):
+        s1 = c_ts[k + 1] if k < k_last else t
+        d = float(s1 - s0)
+        fb += float(c_bsum[k]) * d
+        fa += float(c_asum[k]) * d
+        s0 = s1
+    return fb / fc, fa / fc
+
+
+_HIST_MAX_TICKS = 1 << 16
 
 
 @numba.njit(cache=True)
-def _barrier_kernel(levels_es, direction, t, zone, win_ns, base_ns,
-                    c_ts, c_bsum, c_asum, c_bpx, c_apx, c_bsz, c_asz,
+def _zone_flows(levels_es, direction, zone, tick, j0, j1, e_side, e_px, e_add, e_can, e_fill, use_hist,
+                o_add, o_can, o_fill):
+    """Σ added / canceled / filled of entries j0..j1-1 on each level's defending side in its zone.
+
+    Entry prices are on the ES tick grid, so the sums are read from per-tick prefix sums
+    (O(entries + ticks + levels)); off-grid prices or an absurd price range fall back to a direct
+    scan (O(entries × levels)). Both give identical integers.
+    """
+    nlev = levels_es.shape[0]
+    n = j1 - j0
+    if use_hist and n > 0 and tick > 0:
+        pmin = e_px[j0]
+        pmax = e_px[j0]
+        for j in range(j0, j1):
+            if e_px[j] < pmin:
+                pmin = e_px[j]
+            if e_px[j] > pmax:
+                pmax = e_px[j]
+        nb = (pmax - pmin) // tick + 1
+        if nb <= _HIST_MAX_TICKS:
+            # prefix sums per side (0 bid, 1 ask) and metric (0 added, 1 canceled, 2 filled);
+            # tick index by a float product checked exactly (no integer division per entry)
+            h = np.zeros((2, 3, nb + 1), np.int64)
+            inv = 1.0 / float(tick)
+            on_grid = True
+            for j in range(j0, j1):
+                off = e_px[j] - pmin
+                b = np.int64(np.floor(float(off) * inv + 0.5))
+                if b * tick != off:
+                    on_grid = False
+                    break
+                sd = 1 if e_side[j] > 0 else 0
+                h[sd, 0, b + 1] += e_add[j]
+                h[sd, 1, b + 1] += e_can[j]
+                h[sd, 2, b + 1] += e_fill[j]
+        else:
+            on_grid = False
+        if on_grid:
+            for sd in range(2):
+                for m in range(3):
+                    for b in range(1, nb + 1):
+                        h[sd, m, b] += h[sd, m, b - 1]
+            for i in range(nlev):
+                sd = 1 if direction[i] > 0 else 0
+                lo = -((pmin - (levels_es[i] - zone)) // tick)  # first tick index >= zone low
+                hi = (levels_es[i] + zone - pmin) // tick       # last tick index <= zone high
+                if lo < 0:
+                    lo = 0
+                if hi > nb - 1:
+                    hi = nb - 1
+                if hi < lo:
+                    o_add[i] = 0
+                    o_can[i] = 0
+                    o_fill[i] = 0
+                else:
+                    o_add[i] = h[sd, 0, hi + 1] - h[sd, 0, lo]
+                    o_can[i] = h[sd, 1, hi + 1] - h[sd, 1, lo]
+                    o_fill[i] = h[sd, 2, hi + 1] - h[sd, 2, lo]
+            return
+    for i in range(nlev):
+        lz = levels_es[i] - zone
+        hz = levels_es[i] + zone
+        side = 1 if direction[i] > 0 else -1
+        added = np.int64(0)
+        canceled = np.int64(0)
+        filled = np.int64(0)
+        for j in range(j0, j1):
+            if e_side[j] == side:
+                px = e_px[j]
+                if px >= lz and px <= hz:
+                    added += e_add[j]
+                    canceled += e_can[j]
+                    filled += e_fill[j]
+        o_add[i] = added
+        o_can[i] = canceled
+        o_fill[i] = filled
+
+
+@numba.njit(cache=True)
+def _barrier_kernel(levels_es, direction, t, zone, tick, win_ns, base_ns, max_sum, use_hist,
+                    c_ts, c_bsum, c_asum, c_cumb, c_cuma, c_bpx, c_apx, c_bsz, c_asz,
                     e_ts, e_side, e_px, e_add, e_can, e_fill,
                     flow, vac_rep, wall_rep, wr_wall, wr_weak,
                     o_state, o_delta, o_rep, o_add, o_can, o_fill, o_wall, o_depth, o_churn):
     nlev = levels_es.shape[0]
-    nc = c_ts.shape[0]
     k_last = np.searchsorted(c_ts, t, side="left") - 1  # last committed state before t
     if k_last < 0:
         for i in range(nlev):
@@ -103,10 +192,11 @@ def _barrier_kernel(levels_es, direction, t, zone, win_ns, base_ns,
     k_first = np.searchsorted(c_ts, a, side="right") - 1  # the state in effect at the window start
     if k_first < 0:
         k_first = 0
-    mean_bid = _mean_sum(c_ts, c_bsum, k_first, k_last, a, t)
-    mean_ask = _mean_sum(c_ts, c_asum, k_first, k_last, a, t)
+    mean_bid, mean_ask = _mean_sums(c_ts, c_bsum, c_asum, c_cumb, c_cuma, k_first, k_last, a, t, max_sum)
     j0 = np.searchsorted(e_ts, t - win_ns, side="left")
     j1 = np.searchsorted(e_ts, t, side="left")
+    _zone_flows(levels_es, direction, zone, tick, j0, j1, e_side, e_px, e_add, e_can, e_fill, use_hist,
+                o_add, o_can, o_fill)
     for i in range(nlev):
         lz = levels_es[i] - zone
         hz = levels_es[i] + zone
@@ -127,17 +217,9 @@ def _barrier_kernel(levels_es, direction, t, zone, win_ns, base_ns,
                     mx = sz
         mean = mean_ask if d > 0 else mean_bid
         wall = (10.0 * float(mx)) / mean if mean > 0.0 else 0.0
-        added = np.int64(0)
-        canceled = np.int64(0)
-        filled = np.int64(0)
-        side = 1 if d > 0 else -1
-        for j in range(j0, j1):
-            if e_side[j] == side:
-                px = e_px[j]
-                if px >= lz and px <= hz:
-                    added += e_add[j]
-                    canceled += e_can[j]
-                    filled += e_fill[j]
+        added = o_add[i]
+        canceled = o_can[i]
+        filled = o_fill[i]
         delta = added - canceled - filled
         denom = canceled + filled
         if denom < 1:
@@ -159,9 +241,6 @@ def _barrier_kernel(levels_es, direction, t, zone, win_ns, base_ns,
         o_state[i] = state
         o_delta[i] = fd
         o_rep[i] = rep
-        o_add[i] = added
-        o_can[i] = canceled
-        o_fill[i] = filled
         o_wall[i] = wall
         o_depth[i] = depth
         o_churn[i] = float(added + canceled + filled)
@@ -176,6 +255,8 @@ class BarrierEngine:
         self.zone = int(round(b.barrier_zone_ticks * cfg.instrument.es_tick_size * PRICE_SCALE))
         self.win_ns = int(round(b.barrier_window_s * NS))
         self.base_ns = int(round(b.baseline_window_s * NS))
+        self.tick = int(round(cfg.instrument.es_tick_size * PRICE_SCALE))
+        self.use_hist = True  # False forces the direct scan (tests compare both)
 
     def features(self, book: BookState, levels_es: np.ndarray, direction: np.ndarray, t: int) -> dict[str, np.ndarray]:
         """Barrier features of each level at ``t`` (ns); arrays aligned with ``levels_es``.
@@ -206,8 +287,9 @@ class BarrierEngine:
             "depth_in_zone": np.empty(n, np.int64),
             "churn": np.empty(n, np.float64),
         }
-        _barrier_kernel(levels_es, direction, t, self.zone, self.win_ns, self.base_ns,
-                        c["ts"], c["bid_sum"], c["ask_sum"], c["bid_px"], c["ask_px"], c["bid_sz"], c["ask_sz"],
+        _barrier_kernel(levels_es, direction, t, self.zone, self.tick, self.win_ns, self.base_ns,
+                        book.max_level_sum, self.use_hist,
+                        c["ts"], c["bid_sum"], c["ask_sum"], c["cum_bid"], c["cum_ask"], c["bid_px"], c["ask_px"], c["bid_sz"], c["ask_sz"],
                         e["ts"], e["side"], e["price"], e["added"], e["canceled"], e["filled"],
                         float(b.barrier_flow_threshold), float(b.vacuum_max_replenishment),
                         float(b.wall_min_replenishment), float(b.wall_ratio_wall), float(b.wall_ratio_weak),

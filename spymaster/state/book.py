@@ -22,9 +22,10 @@ is kept when ``Δ ≠ 0`` or (``V > 0`` and ``size_before > 0``). Each entry als
 split (SPEC §7): ``filled = min(V, size_before)``, ``rest = Δ + filled``, ``added = max(rest, 0)``,
 ``canceled = max(−rest, 0)``.
 
-Per commit the buffer keeps the whole committed book (10 levels × px/sz per side) and the sums
-of the 10 bid / ask sizes (empty levels count 0) for the time-weighted baseline, so every query
-is a pure function of the events with ``ts_recv`` before its time bound.
+Per commit the buffer keeps the whole committed book (10 levels × px/sz per side), the sums of
+the 10 bid / ask sizes (empty levels count 0) and their running time integrals (for the
+time-weighted baseline in O(1)), so every query is a pure function of the events with
+``ts_recv`` before its time bound.
 
 Units: prices int64 1e-9 ES points (``UNDEF_PRICE`` for an empty level), sizes contracts,
 times int64 ns ``ts_recv``. Side codes in entries: +1 = ask (defends an UP test), −1 = bid
@@ -52,11 +53,13 @@ SIDE_ASK = 1
 SIDE_BID = -1
 
 COMMIT_ROW = np.dtype([
-    ("ts", "<i8"), ("bid_sum", "<i8"), ("ask_sum", "<i8"),
+    ("ts", "<i8"), ("bid_sum", "<i8"), ("ask_sum", "<i8"), ("cum_bid", "<u8"), ("cum_ask", "<u8"),
     ("bid_px", "<i8", (NLEV,)), ("ask_px", "<i8", (NLEV,)),
     ("bid_sz", "<i8", (NLEV,)), ("ask_sz", "<i8", (NLEV,)),
 ])
-"""One committed book state: commit ts (ns), Σ10 bid / ask sizes, the 10 levels per side."""
+"""One committed book state: commit ts (ns), Σ10 bid / ask sizes (contracts), the running time
+integrals of those sums from the session's first commit to this one (contracts·ns, uint64 modulo
+2^64: differences are exact while the true difference is below 2^63), the 10 levels per side."""
 
 ENTRY_ROW = np.dtype([
     ("ts", "<i8"), ("side", "i1"), ("price", "<i8"), ("size_before", "<i8"), ("size_after", "<i8"),
@@ -67,7 +70,7 @@ ENTRY_ROW = np.dtype([
 # kernel status codes
 _OK, _COMMITS_FULL, _ENTRIES_FULL, _TRADES_FULL, _ORDER = 0, 1, 2, 3, 4
 # layout of the int64 state vector shared with the kernel
-_S_HAS_COMMIT, _S_HAS_PENDING, _S_PEND_POS, _S_NPT, _S_LAST_TS, _S_NE, _S_NC, _S_COMMITS = range(8)
+_S_HAS_COMMIT, _S_HAS_PENDING, _S_PEND_POS, _S_NPT, _S_LAST_TS, _S_NE, _S_NC, _S_COMMITS, _S_MAXSUM = range(9)
 # rows of the (4, 10) level matrices
 _BPX, _APX, _BSZ, _ASZ = 0, 1, 2, 3
 
@@ -78,57 +81,71 @@ _SIDE_B = ord("B")
 _SIDE_A = ord("A")
 
 
-@numba.njit(cache=True)
-def _side_entries(before_px, before_sz, after_px, after_sz, is_bid, side_code, t,
-                  pt_px, pt_side, pt_vol, n_pt,
+@numba.njit(cache=True, inline="always")
+def _side_entries(c_px, c_sz, k0, k1, is_bid, side_code, t, pt_px, pt_side, pt_vol, n_pt,
                   e_ts, e_side, e_px, e_sb, e_sa, e_v, e_add, e_can, e_fill, ne):
-    """Append the change entries of one side of a committed pair; return the new entry count."""
-    # the deepest visible price of each state (only binding when the side shows all 10 levels)
-    nb = 0
-    na = 0
-    deep_b = before_px[0]
-    deep_a = after_px[0]
+    """Append the change entries of one side of the committed pair (row k0 → row k1 of that
+    side's commit columns ``c_px`` / ``c_sz``); return the new entry count.
+
+    Candidate prices: when both states show the same prices (most MBP-10 updates) those
+    prices, all visible; otherwise the earlier state's prices then the prices only in the later
+    state, each kept if no deeper than the 10th visible level of both states. An entry counts if
+    Δ ≠ 0 or volume traded against resting size (no helper calls here: keeping the loop free of
+    array-argument calls is what makes it fast).
+    """
+    same = True
     for j in range(NLEV):
-        if before_px[j] != _UNDEF:
-            if nb == 0 or (is_bid and before_px[j] < deep_b) or ((not is_bid) and before_px[j] > deep_b):
-                deep_b = before_px[j]
-            nb += 1
-        if after_px[j] != _UNDEF:
-            if na == 0 or (is_bid and after_px[j] < deep_a) or ((not is_bid) and after_px[j] > deep_a):
-                deep_a = after_px[j]
-            na += 1
-    if is_bid:
-        lim_b = deep_b if nb == NLEV else _INT64_MIN
-        lim_a = deep_a if na == NLEV else _INT64_MIN
-        thr = max(lim_b, lim_a)  # visible in both: price >= thr
-    else:
-        lim_b = deep_b if nb == NLEV else _INT64_MAX
-        lim_a = deep_a if na == NLEV else _INT64_MAX
-        thr = min(lim_b, lim_a)  # visible in both: price <= thr
-    for pass_ in range(2):
+        if c_px[k0, j] != c_px[k1, j]:
+            same = False
+            break
+    thr = _INT64_MIN if is_bid else _INT64_MAX
+    if not same:
+        # the deepest visible price of each state (only binding when the side shows all 10 levels)
+        nb = 0
+        na = 0
+        deep_b = c_px[k0, 0]
+        deep_a = c_px[k1, 0]
         for j in range(NLEV):
-            if pass_ == 0:
-                px = before_px[j]
+            pb = c_px[k0, j]
+            pa = c_px[k1, j]
+            if pb != _UNDEF:
+                if nb == 0 or (is_bid and pb < deep_b) or ((not is_bid) and pb > deep_b):
+                    deep_b = pb
+                nb += 1
+            if pa != _UNDEF:
+                if na == 0 or (is_bid and pa < deep_a) or ((not is_bid) and pa > deep_a):
+                    deep_a = pa
+                na += 1
+        if is_bid:
+            lim_b = deep_b if nb == NLEV else _INT64_MIN
+            lim_a = deep_a if na == NLEV else _INT64_MIN
+            thr = max(lim_b, lim_a)  # visible in both: price >= thr
+        else:
+            lim_b = deep_b if nb == NLEV else _INT64_MAX
+            lim_a = deep_a if na == NLEV else _INT64_MAX
+            thr = min(lim_b, lim_a)  # visible in both: price <= thr
+    npass = 1 if same else 2
+    for pass_ in range(npass):
+        k = k0 if pass_ == 0 else k1
+        for j in range(NLEV):
+            px = c_px[k, j]
+            if px == _UNDEF or (is_bid and px < thr) or ((not is_bid) and px > thr):
+                continue
+            if same:
+                sb = c_sz[k0, j]
+                sa = c_sz[k1, j]
             else:
-                px = after_px[j]
-            if px == _UNDEF:
-                continue
-            if is_bid:
-                if px < thr:
+                sb = np.int64(0)
+                sa = np.int64(0)
+                in_before = False
+                for m in range(NLEV):
+                    if c_px[k0, m] == px:
+                        sb = c_sz[k0, m]
+                        in_before = True
+                    if c_px[k1, m] == px:
+                        sa = c_sz[k1, m]
+                if pass_ == 1 and in_before:
                     continue
-            elif px > thr:
-                continue
-            sb = np.int64(0)
-            sa = np.int64(0)
-            in_before = False
-            for m in range(NLEV):
-                if before_px[m] == px:
-                    sb = np.int64(before_sz[m])
-                    in_before = True
-                if after_px[m] == px:
-                    sa = np.int64(after_sz[m])
-            if pass_ == 1 and in_before:
-                continue  # already handled in the first pass
             v = np.int64(0)
             for m in range(n_pt):
                 if pt_px[m] == px and pt_side[m] == side_code:
@@ -153,21 +170,16 @@ def _side_entries(before_px, before_sz, after_px, after_sz, is_bid, side_code, t
 
 
 @numba.njit(cache=True)
-def _copy_levels(dst, bk_bpx, bk_apx, bk_bsz, bk_asz, p):
-    for j in range(NLEV):
-        dst[_BPX, j] = bk_bpx[p, j]
-        dst[_APX, j] = bk_apx[p, j]
-        dst[_BSZ, j] = bk_bsz[p, j]
-        dst[_ASZ, j] = bk_asz[p, j]
-
-
-@numba.njit(cache=True)
 def _book_apply(kind, pos, ts, bk_action, bk_flags, bk_iid, bk_bpx, bk_apx, bk_bsz, bk_asz,
                 tr_price, tr_size, tr_side, tr_iid, iid, lo, hi,
-                st, cur, pend, pt_px, pt_side, pt_vol,
-                c_ts, c_bsum, c_asum, c_bpx, c_apx, c_bsz, c_asz,
+                st, pend, pt_px, pt_side, pt_vol,
+                c_ts, c_bsum, c_asum, c_cumb, c_cuma, c_bpx, c_apx, c_bsz, c_asz,
                 e_ts, e_side, e_px, e_sb, e_sa, e_v, e_add, e_can, e_fill):
-    """Apply events lo..hi-1; return (next event index, status). Counts/flags live in ``st``."""
+    """Apply events lo..hi-1; return (next event index, status). Counts/flags live in ``st``.
+
+    The committed book is the last commit row (``nc − 1``; compaction always keeps it). The
+    pending state is row ``pend_pos`` of this batch's records, or ``pend`` once its batch ends.
+    """
     has_commit = st[_S_HAS_COMMIT]
     has_pending = st[_S_HAS_PENDING]
     pend_pos = st[_S_PEND_POS]
@@ -176,6 +188,7 @@ def _book_apply(kind, pos, ts, bk_action, bk_flags, bk_iid, bk_bpx, bk_apx, bk_b
     ne = st[_S_NE]
     nc = st[_S_NC]
     commits = st[_S_COMMITS]
+    maxsum = st[_S_MAXSUM]
     c_cap = c_ts.shape[0]
     e_cap = e_ts.shape[0]
     pt_cap = pt_px.shape[0]
@@ -239,46 +252,62 @@ def _book_apply(kind, pos, ts, bk_action, bk_flags, bk_iid, bk_bpx, bk_apx, bk_b
                 has_pending = 1
                 pend_pos = p
             if commit:
-                if pend_pos >= 0:
-                    _copy_levels(pend, bk_bpx, bk_apx, bk_bsz, bk_asz, pend_pos)
-                    pend_pos = -1
-                if has_commit != 0:
-                    ne = _side_entries(cur[_BPX], cur[_BSZ], pend[_BPX], pend[_BSZ], True, SIDE_BID, t,
-                                       pt_px, pt_side, pt_vol, n_pt,
-                                       e_ts, e_side, e_px, e_sb, e_sa, e_v, e_add, e_can, e_fill, ne)
-                    ne = _side_entries(cur[_APX], cur[_ASZ], pend[_APX], pend[_ASZ], False, SIDE_ASK, t,
-                                       pt_px, pt_side, pt_vol, n_pt,
-                                       e_ts, e_side, e_px, e_sb, e_sa, e_v, e_add, e_can, e_fill, ne)
                 bsum = np.int64(0)
                 asum = np.int64(0)
                 c_ts[nc] = t
                 for j in range(NLEV):
-                    bpx = pend[_BPX, j]
-                    apx = pend[_APX, j]
+                    if pend_pos >= 0:
+                        bpx = bk_bpx[pend_pos, j]
+                        apx = bk_apx[pend_pos, j]
+                        bsz = np.int64(bk_bsz[pend_pos, j])
+                        asz = np.int64(bk_asz[pend_pos, j])
+                    else:
+                        bpx = pend[_BPX, j]
+                        apx = pend[_APX, j]
+                        bsz = pend[_BSZ, j]
+                        asz = pend[_ASZ, j]
                     c_bpx[nc, j] = bpx
                     c_apx[nc, j] = apx
-                    c_bsz[nc, j] = pend[_BSZ, j]
-                    c_asz[nc, j] = pend[_ASZ, j]
+                    c_bsz[nc, j] = bsz
+                    c_asz[nc, j] = asz
                     if bpx != _UNDEF:
-                        bsum += pend[_BSZ, j]
+                        bsum += bsz
                     if apx != _UNDEF:
-                        asum += pend[_ASZ, j]
-                    cur[_BPX, j] = bpx
-                    cur[_APX, j] = apx
-                    cur[_BSZ, j] = pend[_BSZ, j]
-                    cur[_ASZ, j] = pend[_ASZ, j]
+                        asum += asz
                 c_bsum[nc] = bsum
                 c_asum[nc] = asum
+                if bsum > maxsum:
+                    maxsum = bsum
+                if asum > maxsum:
+                    maxsum = asum
+                if has_commit != 0:
+                    # running time integrals of Σ10 sizes (contracts·ns), modulo 2^64
+                    d = np.uint64(t - c_ts[nc - 1])
+                    c_cumb[nc] = c_cumb[nc - 1] + np.uint64(c_bsum[nc - 1]) * d
+                    c_cuma[nc] = c_cuma[nc - 1] + np.uint64(c_asum[nc - 1]) * d
+                else:
+                    c_cumb[nc] = np.uint64(0)
+                    c_cuma[nc] = np.uint64(0)
+                if has_commit != 0:
+                    ne = _side_entries(c_bpx, c_bsz, nc - 1, nc, True, SIDE_BID, t, pt_px, pt_side, pt_vol, n_pt,
+                                       e_ts, e_side, e_px, e_sb, e_sa, e_v, e_add, e_can, e_fill, ne)
+                    ne = _side_entries(c_apx, c_asz, nc - 1, nc, False, SIDE_ASK, t, pt_px, pt_side, pt_vol, n_pt,
+                                       e_ts, e_side, e_px, e_sb, e_sa, e_v, e_add, e_can, e_fill, ne)
                 nc += 1
                 commits += 1
                 has_commit = 1
                 has_pending = 0
+                pend_pos = -1
                 n_pt = 0
             last_ts = t
         i += 1
-    # the pending record may live in this batch only: keep a copy of its levels
+    # the pending record lives in this batch only: keep a copy of its levels
     if pend_pos >= 0:
-        _copy_levels(pend, bk_bpx, bk_apx, bk_bsz, bk_asz, pend_pos)
+        for j in range(NLEV):
+            pend[_BPX, j] = bk_bpx[pend_pos, j]
+            pend[_APX, j] = bk_apx[pend_pos, j]
+            pend[_BSZ, j] = bk_bsz[pend_pos, j]
+            pend[_ASZ, j] = bk_asz[pend_pos, j]
         pend_pos = -1
     st[_S_HAS_COMMIT] = has_commit
     st[_S_HAS_PENDING] = has_pending
@@ -288,6 +317,7 @@ def _book_apply(kind, pos, ts, bk_action, bk_flags, bk_iid, bk_bpx, bk_apx, bk_b
     st[_S_NE] = ne
     st[_S_NC] = nc
     st[_S_COMMITS] = commits
+    st[_S_MAXSUM] = maxsum
     return i, status
 
 
@@ -343,14 +373,12 @@ class BookState:
         self.entries = RingBuffer(ENTRY_ROW, retention_ns=int(round((b.barrier_window_s + 1.0 + extra) * NS)),
                                   capacity=max(capacity, 2 * ENTRIES_PER_COMMIT_MAX), name="book change entries")
         self.instrument_id = -1 if instrument_id is None else int(instrument_id)
-        self._st = np.zeros(8, np.int64)
+        self._st = np.zeros(9, np.int64)
         self._st[_S_PEND_POS] = -1
         self._st[_S_LAST_TS] = _INT64_MIN
-        self._cur = np.zeros((4, NLEV), np.int64)
         self._pend = np.zeros((4, NLEV), np.int64)
-        self._cur[_BPX] = _UNDEF
-        self._cur[_APX] = _UNDEF
-        self._pend[:] = self._cur
+        self._pend[_BPX] = _UNDEF
+        self._pend[_APX] = _UNDEF
         self._pt_px = np.zeros(64, np.int64)
         self._pt_side = np.zeros(64, np.int8)
         self._pt_vol = np.zeros(64, np.int64)
@@ -375,8 +403,8 @@ class BookState:
             e = self.entries.cols
             i, status = _book_apply(
                 batch.kind, batch.pos, batch.ts, *bk_cols, *tr_cols, self.instrument_id, i, hi,
-                st, self._cur, self._pend, self._pt_px, self._pt_side, self._pt_vol,
-                c["ts"], c["bid_sum"], c["ask_sum"], c["bid_px"], c["ask_px"], c["bid_sz"], c["ask_sz"],
+                st, self._pend, self._pt_px, self._pt_side, self._pt_vol,
+                c["ts"], c["bid_sum"], c["ask_sum"], c["cum_bid"], c["cum_ask"], c["bid_px"], c["ask_px"], c["bid_sz"], c["ask_sz"],
                 e["ts"], e["side"], e["price"], e["size_before"], e["size_after"], e["vol"],
                 e["added"], e["canceled"], e["filled"])
             self.entries.set_count(int(st[_S_NE]))
@@ -406,6 +434,11 @@ class BookState:
     def commit_count(self) -> int:
         """Book states committed so far this session (the day's total, not the buffer's)."""
         return int(self._st[_S_COMMITS])
+
+    @property
+    def max_level_sum(self) -> int:
+        """The largest Σ10 size of either side over every state committed so far (contracts)."""
+        return int(self._st[_S_MAXSUM])
 
     @property
     def pending_trades(self) -> int:
