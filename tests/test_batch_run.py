@@ -356,3 +356,19 @@ def test_compiled_kernels_counts_compilations_with_a_cold_cache(synth_lake, cfg,
         counts.append(int(res.stdout.split("COMPILED")[1].split()[0]))
     assert counts[0] > 0 and counts[1] == 0
     assert_same_outputs(synth_lake, reference)
+
+
+def test_workers_that_cannot_start_fail_their_dates_without_hanging():
+    """A per-date function the worker cannot import (here: a module only the parent has)."""
+    import types
+
+    mod = types.ModuleType("spymaster_parent_only")
+    exec("def fn(task):\n    raise AssertionError('never runs')\n", mod.__dict__)
+    sys.modules[mod.__name__] = mod
+    try:
+        tasks = [br.DateTask(d, Config().to_dict()) for d in ["2025-12-15", "2025-12-16", "2025-12-17"]]
+        results = br.run_processes(tasks, 2, fn=mod.fn)
+    finally:
+        del sys.modules[mod.__name__]
+    assert [r.status for r in results] == [br.FAILED] * 3
+    assert all(r.error.startswith((br.WORKER_DIED, br.WORKER_GONE)) for r in results)

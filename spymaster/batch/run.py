@@ -50,6 +50,7 @@ DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 DASK_CONNECT_TIMEOUT_S = 20    # how long Client(address) waits for the scheduler
 WORKER_DIED = ("the worker process died while replaying this date (killed by a signal or crashed, "
                "e.g. out of memory)")
+WORKER_GONE = "the worker process exited before it could take this date"
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,7 @@ class LocalPool:
                 w.process.join(timeout=5)
                 log.error("worker_died", date=w.task.date, exitcode=w.process.exitcode, when="before the date")
                 w.conn.close()
-                finish(_failed(w.task, f"{WORKER_DIED} before taking the date; exit code {w.process.exitcode}",
+                finish(_failed(w.task, f"{WORKER_GONE}; exit code {w.process.exitcode}",
                                "WorkerDied"))
                 if queue:
                     assign(self._spawn())
