@@ -95,9 +95,7 @@ def _side_entries(c_px, c_sz, k0, k1, is_bid, side_code, t, pt_px, pt_side, pt_v
     """
     same = True
     for j in range(NLEV):
-        if c_px[k0, j] != c_px[k1, j]:
-            same = False
-            break
+        same &= c_px[k0, j] == c_px[k1, j]
     thr = _INT64_MIN if is_bid else _INT64_MAX
     if not same:
         # the deepest visible price of each state (only binding when the side shows all 10 levels)
@@ -128,6 +126,8 @@ def _side_entries(c_px, c_sz, k0, k1, is_bid, side_code, t, pt_px, pt_side, pt_v
     for pass_ in range(npass):
         k = k0 if pass_ == 0 else k1
         for j in range(NLEV):
+            if same and n_pt == 0 and c_sz[k0, j] == c_sz[k1, j]:
+                continue  # nothing changed at this price and nothing traded
             px = c_px[k, j]
             if px == _UNDEF or (is_bid and px < thr) or ((not is_bid) and px > thr):
                 continue
@@ -382,6 +382,7 @@ class BookState:
         self._pt_px = np.zeros(64, np.int64)
         self._pt_side = np.zeros(64, np.int8)
         self._pt_vol = np.zeros(64, np.int64)
+        self._src: tuple | None = None  # (books, trades, their column views) of the last batch
 
     # ------------------------------------------------------------------ component
     def apply(self, batch: EventBatch, lo: int = 0, hi: int | None = None) -> None:
@@ -389,11 +390,9 @@ class BookState:
         hi = len(batch) if hi is None else hi
         if hi <= lo:
             return
-        bk = batch.books
-        lv = bk["levels"]
-        tr = batch.trades
-        bk_cols = (bk["action"], bk["flags"], bk["instrument_id"], lv["bid_px"], lv["ask_px"], lv["bid_sz"], lv["ask_sz"])
-        tr_cols = (tr["price"], tr["size"], tr["side"], tr["instrument_id"])
+        if hi - lo == 1 and batch.kind[lo] != KIND_BOOK and batch.kind[lo] != KIND_TRADE:
+            return  # one event of another kind (the debugger's single steps): nothing to do
+        bk_cols, tr_cols = self._columns(batch)
         i = lo
         while True:
             st = self._st
@@ -423,6 +422,17 @@ class BookState:
                 self._pt_px = np.concatenate([self._pt_px, np.zeros(n // 2, np.int64)])
                 self._pt_side = np.concatenate([self._pt_side, np.zeros(n // 2, np.int8)])
                 self._pt_vol = np.concatenate([self._pt_vol, np.zeros(n // 2, np.int64)])
+
+    def _columns(self, batch: EventBatch) -> tuple[tuple, tuple]:
+        """Column views of the batch's record arrays (cached while the same arrays are fed)."""
+        bk, tr = batch.books, batch.trades
+        if self._src is None or self._src[0] is not bk or self._src[1] is not tr:
+            lv = bk["levels"]
+            self._src = (bk, tr,
+                         (bk["action"], bk["flags"], bk["instrument_id"], lv["bid_px"], lv["ask_px"],
+                          lv["bid_sz"], lv["ask_sz"]),
+                         (tr["price"], tr["size"], tr["side"], tr["instrument_id"]))
+        return self._src[2], self._src[3]
 
     # ------------------------------------------------------------------ introspection
     @property

@@ -89,6 +89,7 @@ class TradeTape:
         self.instrument_id = -1 if instrument_id is None else int(instrument_id)
         self._last_ts = np.iinfo(np.int64).min
         self.appended = 0
+        self._src: tuple | None = None  # (trades, its column views) of the last batch
 
     # ------------------------------------------------------------------ component
     def apply(self, batch: EventBatch, lo: int = 0, hi: int | None = None) -> None:
@@ -96,13 +97,18 @@ class TradeTape:
         hi = len(batch) if hi is None else hi
         if hi <= lo:
             return
+        if hi - lo == 1 and batch.kind[lo] != KIND_TRADE:
+            return  # one event of another kind (the debugger's single steps): nothing to do
         tr = batch.trades
+        if self._src is None or self._src[0] is not tr:
+            self._src = (tr, (tr["price"], tr["size"], tr["side"], tr["instrument_id"]))
+        cols = self._src[1]
         c = self.buf.cols
         i = lo
         while True:
             n0 = self.buf.n
             i, n, status, self._last_ts = _tape_append(
-                batch.kind, batch.pos, batch.ts, tr["price"], tr["size"], tr["side"], tr["instrument_id"],
+                batch.kind, batch.pos, batch.ts, *cols,
                 self.instrument_id, i, hi, c["ts"], c["price"], c["size"], c["side"], n0, self._last_ts)
             self.buf.set_count(n)
             self.appended += n - n0
