@@ -740,7 +740,15 @@ def _script(ST, P, sc, si, slog, sz, ct, res, ice, rec, trd, cnt, tmp, te, tr):
                 q = max(5, int(mean0))
                 _add(ST, P, sz, ct, side, idx, q)
                 _emit(ST, P, sz, ct, rec, cnt, tmp, te, tr, idx, q, CH_A, sidec, side)
+            # keep ambient flow off the walked side until the sweep (an A_RELEASE follows it)
+            ST[S_SUP] = side
+            ST[S_SUPLO] = idx - 12
+            ST[S_SUPHI] = idx + 12
         best = ST[S_BA] if side == ASK else ST[S_BB]
+        if idx < 0 and best >= 0:
+            ST[S_SUP] = side
+            ST[S_SUPLO] = best - 12
+            ST[S_SUPHI] = best + 12
         if best >= 0:
             step = 1 if side == ASK else -1
             mean = _mean_visible(sz, side, best, n, tmp[2])

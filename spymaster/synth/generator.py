@@ -381,8 +381,8 @@ def _generate_session(lake: Lake, d: dt.date, *, seed: int, scale: Scale, scenar
         if ev.price is not None and ev.kind != "Sweep":
             m.update(check.barrier(books, trades, int(round(ev.price * 1e9)), 1 if ev.direction == "UP" else -1,
                                    ev.bar_close_ns, config))
-        level = ev.level if ev.level is not None else (
-            float(ev.actions[-1].price) / ratio if ev.actions and ev.actions[-1].price else 0.0)
+        walked = [a for a in ev.actions if a.action == "sweep" and a.price is not None]
+        level = ev.level if ev.level is not None else (walked[0].price / ratio if walked else 0.0)
         tp = check.tape(trades, level, ev.bar_close_ns, config)
         m.update({k: v for k, v in tp.items()})
         ev.measured = _jsonable(m)

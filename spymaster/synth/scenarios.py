@@ -37,7 +37,9 @@ Let ``t`` = the bar close after ``at`` (``floor_minute(at) + 60 s``) and ``W`` =
   (``side`` = the aggressor, buy walks the asks) with notional Σ price·size·multiplier ≥
   ``notional`` (default 1.25 × sweep_min_notional; the levels are topped up 3 s before if
   needed). With ``price`` the book is steered there and, 3 s before, anything better than
-  ``price`` on the walked side is canceled so the walk starts exactly at ``price``.
+  ``price`` on the walked side is canceled so the walk starts exactly at ``price``. From the
+  top-up until 1 s after the sweep the walked side (± 12 ticks) is closed to ambient flow, so
+  exactly ``levels`` prices are walked.
 
 Overlapping scenarios (their steering/hold intervals intersect) are refused with a
 :class:`~spymaster.errors.ConfigError`.
@@ -300,6 +302,11 @@ def compile_scenarios(scenarios, session: Session, *, t0: int, t_end: int, confi
             else:
                 row(owner, at - 3 * NS, bk.A_SWEEP_PREP, side_hit, -1, levels, min_ct, 0)
             row(owner, at, bk.A_SWEEP, side_hit, 0, levels, min_ct, 0)
+            if p_tick is not None:
+                row(owner, at + 1 * NS, bk.A_RELEASE, side_hit, 0, 0, p_tick - 12, p_tick + 12, (False, True, True))
+            else:  # lift the suppression only (empty release range)
+                row(owner, at + 1 * NS, bk.A_RELEASE, side_hit, 0, 0, 1, 0)
+                spans.append((at - 3 * NS, at + 1 * NS, f"{kind}@{sc.at}"))
             out.events.append(ev)
             continue
 
