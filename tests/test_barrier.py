@@ -378,3 +378,28 @@ def test_features_match_a_direct_computation_and_both_zone_paths_agree(seed):
         for key in ("barrier_added", "barrier_canceled", "barrier_filled", "depth_in_zone"):
             assert f[key] == ref[key], key
         assert f["wall_ratio"] == pytest.approx(ref["wall_ratio"], rel=1e-12, abs=0)
+
+
+def test_barrier_agrees_with_the_independent_synth_checker():
+    from spymaster.synth import check
+
+    batch = _random_stream(3, n=1200)
+    bs = BookState(CFG)
+    eng = BarrierEngine(CFG)
+    lo = 0
+    compared = 0
+    for t in _query_times(batch)[1:]:
+        hi = int(np.searchsorted(batch.ts, t, side="left"))
+        bs.apply(batch, lo, hi)
+        lo = hi
+        for lv, d in zip(_LEVELS.tolist(), _DIRS.tolist()):
+            if lv % 250_000_000:
+                continue  # the checker's zone assumes a level on the tick grid
+            f = eng.features(bs, np.array([lv]), np.array([d], np.int8), t)
+            ref = check.barrier(batch.books, batch.trades, lv, d, t, CFG)
+            for key in ("barrier_added", "barrier_canceled", "barrier_filled", "depth_in_zone"):
+                assert int(f[key][0]) == ref[key], key
+            assert f["wall_ratio"][0] == pytest.approx(ref["wall_ratio"], rel=1e-12)
+            assert BARRIER_STATES[f["barrier_state"][0]] == ref["barrier_state"]
+            compared += 1
+    assert compared >= 12

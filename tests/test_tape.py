@@ -351,3 +351,28 @@ def test_tape_features_match_a_direct_computation_from_the_definitions(seed, min
         ref = _tape_reference(tape, _LEVELS.tolist(), t, cfg)
         for key, val in ref.items():
             assert f[key] == pytest.approx(val, rel=1e-12), key
+
+
+def test_tape_agrees_with_the_independent_synth_checker():
+    from spymaster.synth import check
+
+    tr = _random_trades(5, n=1200)
+    batch = merge(tr)
+    tape = TradeTape(CFG)
+    eng = TapeEngine(CFG)
+    span = int(batch.ts[-1] - batch.ts[0])
+    lo = 0
+    for k in range(1, 7):
+        t = int(batch.ts[0]) + span * k // 6
+        hi = int(np.searchsorted(batch.ts, t, side="left"))
+        tape.apply(batch, lo, hi)
+        lo = hi
+        f = eng.features(tape, _LEVELS, t)
+        for i, lv in enumerate(_LEVELS.tolist()):
+            ref = check.tape(tr, lv, t, CFG)
+            assert int(f["tape_buy_vol"][i]) == ref["tape_buy_vol"]
+            assert int(f["tape_sell_vol"][i]) == ref["tape_sell_vol"]
+            assert f["tape_imbalance"][i] == pytest.approx(ref["tape_imbalance"], rel=1e-12)
+            assert bool(f["tape_sweep_detected"][i]) == ref["tape_sweep_detected"]
+            assert SWEEP_DIRECTIONS[f["tape_sweep_direction"][i]] == ref["tape_sweep_direction"]
+            assert f["tape_sweep_notional"][i] == pytest.approx(ref["tape_sweep_notional"], rel=1e-12)
