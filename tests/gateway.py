@@ -422,12 +422,19 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python tests/gateway.py FEED.npz [FEED.npz ...] [--port N]``: serve saved feeds; prints the port."""
+    """``python tests/gateway.py [FEED.npz ...] [--lake DIR --date D] [--port N]``: serve saved feeds or
+    a lake's session; prints the port once listening."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("feeds", nargs="+")
+    ap.add_argument("feeds", nargs="*", help="saved feeds (Feed.save)")
+    ap.add_argument("--lake", help="serve this lake's Bronze files of --date (feeds_from_lake)")
+    ap.add_argument("--date", help="trading date for --lake")
     ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args(argv)
     feeds = {f.dataset: f for f in (Feed.load(p) for p in args.feeds)}
+    if args.lake:
+        from spymaster.sources.lake import Lake
+
+        feeds.update(feeds_from_lake(Lake.at(args.lake), args.date))
     Gateway(feeds, port=args.port).serve_forever()
 
 

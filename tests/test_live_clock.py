@@ -144,8 +144,8 @@ def test_clock_tick_never_runs_ahead_of_the_other_streams_lateness_window():
     assert h == T + 6 * NS                             # ... but OPRA may still send anything from 6 s on
     assert tick(eng, h, s.end_ns) is None              # so no bar may close yet
     m.push("OPRA", heartbeat_ts=T + 90 * NS)
-    batch, t = step(m, eng, s.end_ns)                  # the option at 6 s and the trade at 7 s first, then the tick
-    assert released_ts(batch) == [(KIND_OPTION, T + 6 * NS), (KIND_TRADE, T + 7 * NS)]
+    batches, t = step(m, eng, s.end_ns)                # the option at 6 s and the trade at 7 s first, then the tick
+    assert [e for b in batches for e in released_ts(b)] == [(KIND_OPTION, T + 6 * NS), (KIND_TRADE, T + 7 * NS)]
     assert t == T + 90 * NS - L and eng.stats.bars == 1
 
 
@@ -175,3 +175,32 @@ def test_tick_is_clamped_to_the_session_end_and_needs_stop_work():
     assert eng.stats.last_ts == s.end_ns
     eng.finish()
     assert eng.stats.events["clock"] == 1 and eng.stats.bars == 1
+
+
+def test_records_a_stream_sends_out_of_its_own_order_are_released_sorted():
+    m = merger()
+    m.push("OPRA", options=options_at(5), data_ts=T + 5 * NS)
+    m.push("OPRA", options=options_at(3, 4), data_ts=T + 5 * NS)   # not below the released horizon: not late
+    m.close("OPRA")
+    m.close("GLBX")
+    assert [int(t) for t in m.release().ts] == [T + 3 * NS, T + 4 * NS, T + 5 * NS]
+
+
+def test_released_batches_concatenate_to_the_single_release():
+    def fill(m):
+        m.push("GLBX", trades=trades_at(1, 4), data_ts=T + 4 * NS)
+        m.push("OPRA", options=options_at(2, 3), data_ts=T + 3 * NS)
+        m.push("GLBX", trades=trades_at(4, 6), books=book_rec(0, [(6799.75, 1)], [(6800.0, 1)], t_ns=T + 5 * NS),
+               data_ts=T + 6 * NS)
+        m.push("OPRA", options=options_at(4, 7), data_ts=T + 7 * NS)
+        m.close("GLBX")
+        m.close("OPRA")
+
+    one, many = merger(), merger()
+    fill(one)
+    fill(many)
+    whole = released_ts(one.release())
+    parts = many.release_batches()
+    assert len(parts) > 1
+    assert [e for b in parts for e in released_ts(b)] == whole
+    assert many.summary()["released"] == one.summary()["released"] and many.buffered == 0

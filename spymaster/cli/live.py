@@ -44,6 +44,7 @@ from spymaster.logs import get_logger
 log = get_logger("live")
 
 DAY_NS = 86_400 * NS
+PUMP_BYTES = 8 << 20   # bytes taken per connection per loop round: bounded batches, frequent releases
 
 
 @dataclass
@@ -125,7 +126,8 @@ class LiveRunner:
     def __init__(self, config: Config, date: str | dt.date, *, gateway: str | None = None, port: int | None = None,
                  start_ns: int | None = None, lake: str | Path | None = None, client_factory: Callable | None = None,
                  on_bar: Callable | None = None, on_batch: Callable | None = None, wall_ns: Callable[[], int] = time.time_ns, poll_s: float = 0.005,
-                 compact_on_stop: bool = False, keep_parts: bool = False, install_signals: bool = True) -> None:
+                 compact_on_stop: bool = False, keep_parts: bool = False, install_signals: bool = True,
+                 bulk: bool | None = None) -> None:
         from spymaster.replay.clock import LiveMerger
         from spymaster.replay.engine import ReplayEngine
         from spymaster.sinks.parts import PartSink
@@ -146,9 +148,11 @@ class LiveRunner:
         self.options = src.LiveOptionSource(self.session, config)
         self.connections = {
             src.GLBX_DATASET: src.LiveConnection(src.GLBX_DATASET, src.glbx_subscriptions(config), config, gateway=gateway,
-                                                 port=port, start_ns=start_ns, key=key, client_factory=client_factory),
+                                                 port=port, start_ns=start_ns, key=key, client_factory=client_factory,
+                                                 bulk=bulk),
             src.OPRA_DATASET: src.LiveConnection(src.OPRA_DATASET, src.opra_subscriptions(config), config, gateway=gateway,
-                                                 port=port, start_ns=start_ns, key=key, client_factory=client_factory),
+                                                 port=port, start_ns=start_ns, key=key, client_factory=client_factory,
+                                                 bulk=bulk),
         }
         del key
         self.decoders = {src.GLBX_DATASET: src.LiveDecoder(src.GLBX_DATASET, es=self.es),
@@ -201,14 +205,16 @@ class LiveRunner:
             while not self._stop.is_set():
                 done = {n: c.done.is_set() for n, c in self.connections.items()}
                 moved = self._pump()
+                # a stream ended once its connection is done *and* everything it received is decoded
+                ended = {n: done[n] and not c.collector.pending for n, c in self.connections.items()}
                 for n, c in self.connections.items():
-                    if done[n]:
+                    if ended[n]:
                         if c.error is not None:
                             self.request_stop("error")
                         elif not self.merger.streams[n].closed:
                             self.merger.close(n)
                 moved |= self._advance()
-                if all(done.values()):
+                if all(ended.values()):
                     self.request_stop("end_of_stream")
                 elif self.merger.released_ns > self.session.end_ns:
                     self.request_stop("session_end")
@@ -238,7 +244,7 @@ class LiveRunner:
         """Take every connection's bytes, decode, push into the merge; True if anything arrived."""
         moved = False
         for name, conn in self.connections.items():
-            segments = conn.collector.take()
+            segments = conn.collector.take(max_bytes=PUMP_BYTES, limit=PUMP_BYTES)
             if not segments:
                 continue
             moved = True
@@ -268,14 +274,14 @@ class LiveRunner:
         """Release what the merge allows, feed it, tick the clock if that closes a bar / a label."""
         from spymaster.replay.clock import step
 
-        batch, t = step(self.merger, self.engine, self.session.end_ns, feed=self._feed)
+        batches, t = step(self.merger, self.engine, self.session.end_ns, feed=self._feed)
         if t is not None:
             self.ticks += 1
             if self.on_batch is not None:
                 from spymaster.events import EventBatch
 
                 self.on_batch(EventBatch.clock(t))
-        return len(batch) > 0
+        return bool(batches)
 
     def _feed(self, batch) -> None:
         if len(batch):
@@ -294,9 +300,11 @@ class LiveRunner:
             if not c.done.is_set():
                 c.terminate()
                 c.join(timeout=2.0)
-        self._pump()
+        while self._pump():
+            pass
         errors = [c.error for c in self.connections.values() if c.error is not None]
-        self._feed(self.merger.release(POS_INF))
+        for batch in self.merger.release_batches(POS_INF):
+            self._feed(batch)
         for st, name in ((self.es.trade_stats, src_glbx()), (self.es.book_stats, src_glbx()),
                          (self.options.stats, src_opra())):
             st.complete = self.merger.streams[name].closed
@@ -336,7 +344,7 @@ class LiveRunner:
             "gap_affected_event_ids": gap_affected(self._rows_seen, gaps, before, after),
             "merge": self.merger.summary(),
             "clock_ticks": self.ticks,
-            "connections": {n: {"where": c.where, "reconnects": c.reconnects,
+            "connections": {n: {"where": c.where, "reconnects": c.reconnects, "bulk": c.bulk,
                                 "events": [e.kind for e in c.events],
                                 "system_messages": dict(sorted(self.decoders[n].system_counts.items())),
                                 "error_messages": list(self.decoders[n].error_messages),
@@ -436,8 +444,10 @@ def src_opra() -> str:
 @click.option("--compact-on-stop", is_flag=True, help="Also write the day file when stopped by a signal or an error.")
 @click.option("--keep-parts", is_flag=True, help="Keep the part files after compaction.")
 @click.option("--compact", "compact_only", is_flag=True, help="Only compact the existing part files of --date.")
+@click.option("--record-objects", is_flag=True,
+              help="Consume records through databento's per-record objects (Live.add_stream) instead of bulk blocks.")
 def live_cmd(config: str | None, gateway: str | None, port: int | None, date: str | None, lake: str | None,
-             from_now: bool, compact_on_stop: bool, keep_parts: bool, compact_only: bool) -> None:
+             from_now: bool, compact_on_stop: bool, keep_parts: bool, compact_only: bool, record_objects: bool) -> None:
     """Stream ES + SPY 0DTE options from Databento Live; write touches as their labels resolve.
 
     Needs DATABENTO_API_KEY. Part files go to {lake}/gold/live/date=D/ and are compacted into
@@ -456,7 +466,7 @@ def live_cmd(config: str | None, gateway: str | None, port: int | None, date: st
     session = session_from_config(day, cfg)
     start = None if from_now else default_start_ns(session)
     runner = LiveRunner(cfg, day, gateway=gateway, port=port, start_ns=start, compact_on_stop=compact_on_stop,
-                        keep_parts=keep_parts)
+                        keep_parts=keep_parts, bulk=False if record_objects else None)
     res = runner.run()
     where = res.gold_path if res.gold_path else f"{len(res.parts)} part file(s) in {runner.sink.directory}"
     click.echo(f"{res.date}: stopped by {res.stopped_by}; {res.rows} touches, {res.records:,} records in "

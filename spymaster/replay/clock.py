@@ -100,6 +100,8 @@ class LiveMerger:
         self.wall_ns = wall_ns
         self.streams = {name: StreamClock(name) for name in streams}
         self._buf: dict[int, list[np.ndarray]] = {KIND_TRADE: [], KIND_BOOK: [], KIND_OPTION: []}
+        self._tail: dict[int, int | None] = {k: None for k in self._buf}   # last buffered ts per kind
+        self._unsorted: dict[int, bool] = {k: False for k in self._buf}
         self.released_ns: int = NEG_INF     # everything below was released
         self.released = {KIND_NAMES[k]: 0 for k in self._buf}
         self.buffered_max = 0
@@ -132,8 +134,7 @@ class LiveMerger:
                 arr = arr[ok]
                 if arr.shape[0] == 0:
                     continue
-            self._buf[kind].append(arr)
-            self._buffered += arr.shape[0]
+            self._append(kind, arr)
         if late_total:
             now = time.monotonic()
             if now - self._last_late_log >= 1.0:
@@ -168,6 +169,43 @@ class LiveMerger:
         return self._buffered
 
     # ------------------------------------------------------------------ output
+    def _append(self, kind: int, arr: np.ndarray) -> None:
+        ts = arr["ts_recv"]
+        tail = self._tail[kind]
+        if (tail is not None and int(ts[0]) < tail) or (arr.shape[0] > 1 and bool((np.diff(ts) < 0).any())):
+            self._unsorted[kind] = True    # a stream out of its own order: sorted (stably) at release
+        self._tail[kind] = int(ts[-1]) if tail is None else max(tail, int(ts[-1]))
+        self._buf[kind].append(arr)
+        self._buffered += arr.shape[0]
+
+    def _take(self, kind: int, h: int) -> np.ndarray:
+        """The buffered records of ``kind`` with ts_recv < h, removed from the buffer (O(taken))."""
+        chunks = self._buf[kind]
+        if not chunks:
+            return _EMPTY[kind]
+        if self._unsorted[kind]:
+            arr = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+            arr = arr[np.argsort(arr["ts_recv"], kind="stable")]
+            chunks[:] = [arr]
+            self._unsorted[kind] = False
+        if h == NEG_INF:
+            return _EMPTY[kind]
+        out: list[np.ndarray] = []
+        while chunks:
+            c = chunks[0]
+            ts = c["ts_recv"]
+            if h == POS_INF or int(ts[-1]) < h:
+                out.append(chunks.pop(0))
+                continue
+            k = int(np.searchsorted(ts, h, side="left"))
+            if k:
+                out.append(c[:k])
+                chunks[0] = c[k:]
+            break
+        if not out:
+            return _EMPTY[kind]
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
     def release(self, horizon: int | None = None) -> EventBatch:
         """Every buffered record with ts_recv < H, in replay order (possibly empty); H becomes the
         released horizon (monotone)."""
@@ -175,25 +213,41 @@ class LiveMerger:
         if h <= self.released_ns:
             return EventBatch.empty()
         parts = {}
-        for kind, chunks in self._buf.items():
-            if not chunks:
-                parts[kind] = _EMPTY[kind]
-                continue
-            arr = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-            ts = arr["ts_recv"]
-            if arr.shape[0] > 1 and (np.diff(ts) < 0).any():
-                arr = arr[np.argsort(ts, kind="stable")]
-                ts = arr["ts_recv"]
-            k = arr.shape[0] if h == POS_INF else int(np.searchsorted(ts, h, side="left"))
-            parts[kind] = arr[:k]
-            rest = arr[k:]
-            self._buf[kind] = [rest] if rest.shape[0] else []
-            self._buffered -= k
-            self.released[KIND_NAMES[kind]] += k
+        for kind in self._buf:
+            part = self._take(kind, h)
+            parts[kind] = part
+            n = part.shape[0]
+            self._buffered -= n
+            self.released[KIND_NAMES[kind]] += n
         self.released_ns = h
         if sum(p.shape[0] for p in parts.values()) == 0:
             return EventBatch.empty()
         return interleave(parts[KIND_TRADE], parts[KIND_BOOK], parts[KIND_OPTION])
+
+    def release_batches(self, horizon: int | None = None) -> list[EventBatch]:
+        """As :meth:`release`, as consecutive batches cut where a buffered chunk starts: each batch's
+        per-kind arrays are then views of single pushed chunks (no copy of the records), and their
+        concatenation is exactly what :meth:`release` returns."""
+        h = self.horizon() if horizon is None else int(horizon)
+        if h <= self.released_ns:
+            return []
+        for kind in self._buf:
+            if self._unsorted[kind]:
+                self._take(kind, NEG_INF)          # sorts the kind's buffer, takes nothing
+        cuts = sorted({int(c["ts_recv"][0]) for chunks in self._buf.values() for c in chunks[1:]
+                       if int(c["ts_recv"][0]) < h})
+        out: list[EventBatch] = []
+        for cut in cuts + [h]:
+            parts = {}
+            for kind in self._buf:
+                part = self._take(kind, cut)
+                parts[kind] = part
+                self._buffered -= part.shape[0]
+                self.released[KIND_NAMES[kind]] += part.shape[0]
+            if any(p.shape[0] for p in parts.values()):
+                out.append(interleave(parts[KIND_TRADE], parts[KIND_BOOK], parts[KIND_OPTION]))
+        self.released_ns = h
+        return out
 
     def late_counts(self) -> dict[str, dict[str, int]]:
         return {name: dict(s.late) for name, s in self.streams.items() if s.late}
@@ -242,11 +296,11 @@ def tick(engine, horizon_ns: int, session_end_ns: int) -> int | None:
 
 
 def step(merger: LiveMerger, engine, session_end_ns: int,
-         feed: Callable[[EventBatch], None] | None = None) -> tuple[EventBatch, int | None]:
+         feed: Callable[[EventBatch], None] | None = None) -> tuple[list[EventBatch], int | None]:
     """One round of the live loop: release everything below the horizon H, feed it, then tick the
-    clock to H if that closes a bar or resolves a label. Returns (released batch, tick ts or None)."""
+    clock to H if that closes a bar or resolves a label. Returns (released batches, tick ts or None)."""
     h = merger.horizon()
-    batch = merger.release(h)
-    if len(batch):
-        (feed or engine.feed)(batch)
-    return batch, tick(engine, h, session_end_ns)
+    batches = merger.release_batches(h)
+    for b in batches:
+        (feed or engine.feed)(b)
+    return batches, tick(engine, h, session_end_ns)

@@ -161,16 +161,82 @@ def _walk(buf, offs, rtypes):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _gather(buf, offs, size, out):  # pragma: no cover - compiled
+def _whole_prefix(buf, error_rtype):  # pragma: no cover - compiled
+    """(bytes of whole records at the start of ``buf``, any record of ``error_rtype``, bad offset or -1)."""
+    n = buf.shape[0]
+    pos = 0
+    err = False
+    while pos + 2 <= n:
+        size = np.int64(buf[pos]) * 4
+        if size < 16:
+            return pos, err, pos
+        if pos + size > n:
+            break
+        if buf[pos + 1] == error_rtype:
+            err = True
+        pos += size
+    return pos, err, -1
+
+
+@numba.njit(cache=True)
+def _gather_bytes(buf, offs, size, out):  # pragma: no cover - compiled
     for i in range(offs.shape[0]):
         o = offs[i]
         for b in range(size):
             out[i, b] = buf[o + b]
 
 
+@numba.njit(cache=True)
+def _gather(words, offs, size, out):  # pragma: no cover - compiled
+    """Copy the records at byte offsets ``offs`` (multiples of 8) of ``size`` bytes into ``out`` (words)."""
+    w = size // 8
+    for i in range(offs.shape[0]):
+        o = offs[i] // 8
+        for b in range(w):
+            out[i, b] = words[o + b]
+
+
+class RecordIndex:
+    """The records of one type inside a parsed buffer, located but not copied yet.
+
+    Columns shared by TradeMsg and MBP10Msg (``ts_recv`` at byte 32, ``price`` at 16,
+    ``instrument_id`` at 4) are read straight from the buffer, so a selection can run before the
+    records are gathered: only the kept ones are ever copied.
+    """
+
+    def __init__(self, words: np.ndarray, offs: np.ndarray, size: int, dtype: np.dtype) -> None:
+        self.words, self.offs, self.size, self.dtype = words, offs, size, dtype
+
+    def __len__(self) -> int:
+        return int(self.offs.shape[0])
+
+    def _u64(self, byte_off: int) -> np.ndarray:
+        return self.words[(self.offs + byte_off) >> 3]
+
+    @property
+    def ts_recv(self) -> np.ndarray:
+        return self._u64(32).view(np.int64)
+
+    @property
+    def price(self) -> np.ndarray:
+        return self._u64(16).view(np.int64)
+
+    @property
+    def instrument_id(self) -> np.ndarray:
+        return (self._u64(0) >> np.uint64(32)).astype(np.uint32)
+
+    def take(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """The records (all, or where ``mask``) as a new array of :attr:`dtype`."""
+        sel = self.offs if mask is None else self.offs[mask]
+        raw = np.empty((sel.shape[0], self.size // 8), np.uint64)
+        _gather(self.words, sel, self.size, raw)
+        return raw.reshape(-1).view(self.dtype)
+
+
 @dataclass
 class ParsedRecords:
-    """One parse of a client's bytes: arrays per record type, in arrival order within each type."""
+    """One parse of a client's bytes: arrays per record type, in arrival order within each type
+    (trades / books as a :class:`RecordIndex` instead when parsed with ``lazy=True``)."""
 
     trades: np.ndarray = field(default_factory=lambda: EMPTY_TRADES)
     books: np.ndarray = field(default_factory=lambda: EMPTY_BOOKS)
@@ -179,21 +245,41 @@ class ParsedRecords:
     errors: np.ndarray = field(default_factory=lambda: np.zeros(0, ERROR))
     mappings: np.ndarray = field(default_factory=lambda: np.zeros(0, MAPPING))
     other: int = 0
+    trade_index: RecordIndex | None = None
+    book_index: RecordIndex | None = None
 
     @property
     def heartbeat_ts(self) -> np.ndarray:
         s = self.system
         return s["ts_event"][s["code"] == SYSTEM_HEARTBEAT].astype(np.int64)
 
+    def _data_ts(self) -> list[np.ndarray]:
+        out = [a["ts_recv"] for a in (self.trades, self.books) if a.shape[0]]
+        out += [i.ts_recv for i in (self.trade_index, self.book_index) if i is not None and len(i)]
+        return out
+
     @property
     def data_max_ts(self) -> int | None:
         """Largest ts_recv of the market-data records (trades, mbp-10), or None."""
-        m = [int(a["ts_recv"].max()) for a in (self.trades, self.books) if a.shape[0]]
+        m = [int(t.max()) for t in self._data_ts()]
         return max(m) if m else None
 
+    @property
+    def data_min_ts(self) -> int | None:
+        m = [int(t.min()) for t in self._data_ts()]
+        return min(m) if m else None
 
-def parse_records(data: bytes | bytearray | memoryview, *, where: str = "live stream") -> ParsedRecords:
-    """Split back-to-back DBN v3 records (no metadata header, no ts_out) into per-rtype arrays.
+    @property
+    def count(self) -> int:
+        n = sum(int(a.shape[0]) for a in (self.trades, self.books, self.definitions, self.system, self.errors,
+                                           self.mappings))
+        return n + sum(len(i) for i in (self.trade_index, self.book_index) if i is not None) + self.other
+
+
+def parse_records(data: bytes | bytearray | memoryview, *, where: str = "live stream",
+                  lazy: bool = False) -> ParsedRecords:
+    """Split back-to-back DBN v3 records (no metadata header, no ts_out) into per-rtype arrays
+    (``lazy``: trades and mbp-10 as :class:`RecordIndex`, when the buffer is 8-byte aligned).
 
     Raises :class:`LiveError` on a record whose length is not its type's or a trailing partial record.
     """
@@ -210,6 +296,8 @@ def parse_records(data: bytes | bytearray | memoryview, *, where: str = "live st
     out = ParsedRecords()
     if k == 0:
         return out
+    aligned = buf.shape[0] % 8 == 0 and not (offs % 8).any()   # the usual case: all sizes are multiples of 8
+    words = buf.view(np.uint64) if aligned else None
     known = np.zeros(256, bool)
     for rt in SIZES:
         known[rt] = True
@@ -225,11 +313,24 @@ def parse_records(data: bytes | bytearray | memoryview, *, where: str = "live st
             bad_off = int(sel[np.flatnonzero(lens != size)[0]])
             raise LiveError(f"{where}: record at byte {bad_off} has rtype {rt} and length {int(buf[bad_off]) * 4}, "
                             f"expected {size} bytes (ts_out is not supported)")
+        if lazy and words is not None and rt in (RTYPE_TRADE, RTYPE_MBP10):
+            idx = RecordIndex(words, sel, size, DTYPES[rt])
+            if rt == RTYPE_TRADE:
+                out.trade_index = idx
+            else:
+                out.book_index = idx
+            continue
         if present.shape[0] == 1:
-            arr = buf[: k * size].view(DTYPES[rt]).copy()
+            arr = buf[: k * size].view(DTYPES[rt])
+            if not arr.flags.writeable:
+                arr = arr.copy()
         else:
-            raw = np.empty((sel.shape[0], size), np.uint8)
-            _gather(buf, sel, size, raw)
+            if words is not None:
+                raw = np.empty((sel.shape[0], size // 8), np.uint64)
+                _gather(words, sel, size, raw)
+            else:
+                raw = np.empty((sel.shape[0], size), np.uint8)
+                _gather_bytes(buf, sel, size, raw)
             arr = raw.reshape(-1).view(DTYPES[rt])
         if rt == RTYPE_TRADE:
             out.trades = arr
@@ -244,6 +345,15 @@ def parse_records(data: bytes | bytearray | memoryview, *, where: str = "live st
         elif rt == RTYPE_MAPPING:
             out.mappings = arr
     return out
+
+
+def _rows(arr: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``arr[mask]`` for a structured array, copied as raw bytes (numpy copies nested structured
+    dtypes field by field, several times slower)."""
+    size = arr.dtype.itemsize
+    raw = arr.view(np.uint8).reshape(arr.shape[0], size) if arr.flags.c_contiguous else \
+        np.ascontiguousarray(arr).view(np.uint8).reshape(arr.shape[0], size)
+    return raw[mask].reshape(-1).view(arr.dtype)
 
 
 def _text(b: bytes) -> str:
@@ -265,7 +375,6 @@ class RecordCollector:
         self._parts: list[Any] = []
         self.closed = False
         self.error_texts: list[str] = []
-        self.records = 0
 
     # --- BinaryIO surface used by databento's ClientStream
     def writable(self) -> bool:
@@ -278,6 +387,7 @@ class RecordCollector:
         pass
 
     def write(self, b: bytes) -> int:
+        """One record (``Live.add_stream``), or a connection's metadata header."""
         if b[:3] == b"DBN":
             self._parts.append(_Header(b))
         else:
@@ -286,21 +396,51 @@ class RecordCollector:
             self._parts.append(b)
         return len(b)
 
+    def write_block(self, b: bytes, errors: list[str] | None = None) -> None:
+        """Many whole records at once (the bulk protocol); ``errors``: texts of ErrorMsgs among them."""
+        if errors:
+            self.error_texts.extend(errors)
+        self._parts.append(b)
+
     # --- consumer side
-    def take(self) -> list[tuple[dbn.Metadata | None, bytes]]:
-        n = len(self._parts)
+    @property
+    def pending(self) -> bool:
+        """Bytes not taken yet."""
+        return bool(self._parts)
+
+    def take(self, max_bytes: int = 4 << 20, limit: int | None = None) -> list[tuple[dbn.Metadata | None, bytearray]]:
+        """The bytes received so far (at most about ``limit`` bytes, the rest stays for the next call):
+        (metadata of a new connection or None, whole records) segments of at most about ``max_bytes``
+        each — bounded, writeable buffers (big fresh allocations are slow)."""
+        parts = self._parts
+        n = len(parts)
         if n == 0:
             return []
-        parts = self._parts[:n]
-        del self._parts[:n]
-        segments: list[tuple[dbn.Metadata | None, list[bytes]]] = [(None, [])]
-        for p in parts:
+        out: list[tuple[dbn.Metadata | None, bytearray]] = []
+        md: dbn.Metadata | None = None
+        group: list[bytes] = []
+        size = total = 0
+        i = 0
+        while i < n:
+            p = parts[i]
+            i += 1
             if isinstance(p, _Header):
-                segments.append((p.metadata(), []))
-            else:
-                segments[-1][1].append(p)
-        self.records += n - sum(1 for p in parts if isinstance(p, _Header))
-        return [(md, b"".join(chunks)) for md, chunks in segments if md is not None or chunks]
+                if group or md is not None:
+                    out.append((md, bytearray().join(group)))
+                md, group, size = p.metadata(), [], 0
+                continue
+            group.append(p)
+            size += len(p)
+            total += len(p)
+            if size >= max_bytes:
+                out.append((md, bytearray().join(group)))
+                md, group, size = None, [], 0
+            if limit is not None and total >= limit:
+                break
+        if group or md is not None:
+            out.append((md, bytearray().join(group)))
+        del parts[:i]
+        return out
 
 
 class _Header:
@@ -311,6 +451,98 @@ class _Header:
 
     def metadata(self) -> dbn.Metadata:
         return dbn.Metadata.decode(self.raw)
+
+
+# ---------------------------------------------------------------------------------------- bulk decoding
+def bulk_supported() -> bool:
+    """Whether the installed databento is the version whose live protocol :func:`install_bulk` knows."""
+    try:
+        import databento
+        from databento.live.session import LiveSession, _SessionProtocol  # noqa: F401
+    except ImportError:
+        return False
+    return databento.__version__ == "0.87.0" and hasattr(LiveSession, "_create_protocol") and \
+        hasattr(_SessionProtocol, "_process_dbn")
+
+
+_BULK_CLASS: Any = None
+
+
+def _bulk_protocol_class() -> Any:
+    """A ``databento.live.session._SessionProtocol`` whose DBN step hands whole-record byte blocks
+    to a :class:`RecordCollector` instead of building one Python object per record.
+
+    Everything else — connection, CRAM authentication, subscriptions, session start, the heartbeat
+    watchdog, ErrorMsg → ``BentoError`` at the close — stays the library's. What the per-record path
+    did and a consumer needs is kept: the metadata header goes through ``received_metadata`` (so it
+    reaches the user streams and the session's futures), every block refreshes the watchdog's
+    last-message time, ErrorMsg texts are queued for the close.
+    """
+    global _BULK_CLASS
+    if _BULK_CLASS is not None:
+        return _BULK_CLASS
+    from databento.live.session import _SessionProtocol
+
+    class BulkSessionProtocol(_SessionProtocol):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, collector: RecordCollector, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._collector = collector
+            self._carry = b""
+            self._header_done = False
+
+        def _process_dbn(self, data: bytes) -> None:
+            buf = self._carry + data if self._carry else data
+            if not self._header_done:
+                if len(buf) < 8:
+                    self._carry = buf
+                    return
+                end = 8 + int.from_bytes(buf[4:8], "little")
+                if len(buf) < end:
+                    self._carry = buf
+                    return
+                md = dbn.Metadata.decode(bytes(buf[:end]))
+                if md.version != 3 or md.ts_out:
+                    self._error_msgs.append(f"bulk decoding needs DBN v3 records without ts_out (got version "
+                                            f"{md.version}, ts_out={md.ts_out})")
+                    self.transport.close()
+                    return
+                self.received_metadata(md)
+                self._header_done = True
+                buf = buf[end:]
+            arr = np.frombuffer(buf, dtype=np.uint8)
+            whole, has_error, bad = _whole_prefix(arr, RTYPE_ERROR)
+            if bad >= 0:
+                self._error_msgs.append(f"corrupt DBN record header at byte {bad} of a read")
+                self.transport.close()
+                return
+            if whole:
+                block = buf[:whole] if whole < len(buf) else buf
+                errors = None
+                if has_error:
+                    p = parse_records(block)
+                    errors = [_text(bytes(e["err"])) for e in p.errors]
+                    self._error_msgs.extend(errors)
+                self._collector.write_block(block, errors)
+                self._last_msg_loop_time = self._loop.time()
+            self._carry = buf[whole:] if whole < len(buf) else b""
+
+    _BULK_CLASS = BulkSessionProtocol
+    return _BULK_CLASS
+
+
+def install_bulk(client: Any, collector: RecordCollector) -> None:
+    """Make ``client`` (a fresh ``databento.Live``) deliver its records to ``collector`` in blocks."""
+    session = client._session
+    cls = _bulk_protocol_class()
+
+    def create(dataset: str) -> Any:
+        return cls(api_key=session.api_key, dataset=dataset, dbn_queue=session._dbn_queue,
+                   user_callbacks=session._user_callbacks, user_streams=session._user_streams, loop=session._loop,
+                   metadata=session._metadata, ts_out=session.ts_out, heartbeat_interval_s=session.heartbeat_interval_s,
+                   slow_reader_behavior=session._slow_reader_behavior, compression=session._compression,
+                   collector=collector)
+
+    session._create_protocol = create
 
 
 # ---------------------------------------------------------------------------------------- connection
@@ -333,7 +565,8 @@ class LiveConnection:
 
     def __init__(self, dataset: str, subscriptions: Sequence[Subscription], config: Config, *,
                  gateway: str | None = None, port: int | None = None, start_ns: int | None = None,
-                 key: str | None = None, client_factory: Callable[..., Any] | None = None) -> None:
+                 key: str | None = None, client_factory: Callable[..., Any] | None = None,
+                 bulk: bool | None = None) -> None:
         live = config.live
         self.dataset = dataset
         self.subscriptions = list(subscriptions)
@@ -346,6 +579,7 @@ class LiveConnection:
         self.start_ns = start_ns
         self._key = key if key is not None else api_key()
         self._factory = client_factory
+        self.bulk = bulk_supported() if bulk is None else (bulk and bulk_supported())
         self.collector = RecordCollector()
         self.events: list[ConnectionEvent] = []
         self.reconnects = 0
@@ -408,7 +642,9 @@ class LiveConnection:
         from databento.common.error import BentoError
 
         client = self._new_client()
-        client.add_stream(self.collector)
+        if self.bulk:
+            install_bulk(client, self.collector)
+        client.add_stream(self.collector)      # the metadata header of each connection (and, unless bulk, every record)
         try:
             for sub in self.subscriptions:
                 client.subscribe(self.dataset, sub.schema, symbols=sub.symbols, stype_in=sub.stype_in,
@@ -573,29 +809,45 @@ class LiveEsSource:
                  reason=choice.reason, source="live")
         return True
 
-    def normalize(self, raw: np.ndarray, kind: str) -> np.ndarray:
-        """Raw TRADE / BOOK records of one chunk → the kept records of the chosen contract (copy)."""
+    def select(self, ts: np.ndarray, iid: np.ndarray, price: np.ndarray, kind: str) -> np.ndarray | None:
+        """The keep mask of one chunk's TRADE / BOOK records from their columns (None: keep all), with
+        the counters of :func:`spymaster.sources.es.es_chunks`."""
         stats = self.trade_stats if kind == "trades" else self.book_stats
-        n = raw.shape[0]
-        if n == 0:
-            return raw
+        n = ts.shape[0]
         stats.read += n
         if self.choice is None and not self._choose():
             stats.add_dropped("before_contract", n)
-            return raw[:0]
-        ts = raw["ts_recv"]
+            return np.zeros(n, dtype=np.bool_)
         inside = (ts > self.session.start_ns) & (ts <= self.session.end_ns)
         n_in = int(inside.sum())
         stats.add_filtered("outside_session", n - n_in)
-        part = raw if n_in == n else raw[inside]
-        if part.shape[0] == 0:
-            return part
-        mask = np.empty(part.shape[0], dtype=np.bool_)
-        n_other, n_undef = es_mod._select(part["instrument_id"], part["price"], self._ids, kind == "trades", mask)
+        mask = np.empty(n, dtype=np.bool_)
+        n_other, n_undef = es_mod._select(iid, price, self._ids, kind == "trades", mask)
+        if n_in < n:  # the kernel's counts must cover the session window only, as in es_chunks
+            out = ~inside
+            o2, u2 = es_mod._select(iid[out], price[out], self._ids, kind == "trades", np.empty(n - n_in, np.bool_))
+            n_other, n_undef = n_other - o2, n_undef - u2
+            mask &= inside
         stats.add_filtered("other_instrument", n_other)
         stats.add_dropped("undef_price", n_undef)
-        out = part[mask]
-        stats.add_kept(out["ts_recv"])
+        return None if n_in == n and n_other + n_undef == 0 else mask
+
+    def normalize(self, raw: np.ndarray, kind: str) -> np.ndarray:
+        """Raw TRADE / BOOK records of one chunk → the kept records of the chosen contract."""
+        if raw.shape[0] == 0:
+            return raw
+        mask = self.select(raw["ts_recv"].astype(np.int64), raw["instrument_id"], raw["price"], kind)
+        out = raw if mask is None else _rows(raw, mask)
+        (self.trade_stats if kind == "trades" else self.book_stats).add_kept(out["ts_recv"])
+        return out
+
+    def normalize_index(self, idx: RecordIndex, kind: str) -> np.ndarray:
+        """As :meth:`normalize` for records still in the parsed buffer: only the kept ones are copied."""
+        if len(idx) == 0:
+            return EMPTY_TRADES if kind == "trades" else EMPTY_BOOKS
+        mask = self.select(idx.ts_recv, idx.instrument_id, idx.price, kind)
+        out = idx.take(mask)
+        (self.trade_stats if kind == "trades" else self.book_stats).add_kept(out["ts_recv"])
         return out
 
 
@@ -745,9 +997,8 @@ class LiveDecoder:
         self.records = 0
 
     def decode(self, data: bytes, where: str) -> Decoded:
-        p = parse_records(data, where=where)
-        n = int(p.trades.shape[0] + p.books.shape[0] + p.definitions.shape[0] + p.system.shape[0]
-                + p.errors.shape[0] + p.mappings.shape[0]) + p.other
+        p = parse_records(data, where=where, lazy=self.es is not None)
+        n = p.count
         self.records += n
         self.other_records += p.other
         if p.system.shape[0]:
@@ -768,13 +1019,16 @@ class LiveDecoder:
         if self.es is not None:
             self.es.add_mappings(p.mappings)
             self.es.add_definitions(p.definitions)
-            trades = self.es.normalize(p.trades, "trades")
-            books = self.es.normalize(p.books, "mbp-10")
+            trades = self.es.normalize(p.trades, "trades") if p.trade_index is None else \
+                self.es.normalize_index(p.trade_index, "trades")
+            books = self.es.normalize(p.books, "mbp-10") if p.book_index is None else \
+                self.es.normalize_index(p.book_index, "mbp-10")
         if self.options is not None:
             self.options.add_definitions(p.definitions)
             options = self.options.normalize(p.trades)
         data_ts = p.data_max_ts
-        first = [int(a["ts_recv"].min()) for a in (p.trades, p.books) if a.shape[0]]
+        d0 = p.data_min_ts
+        first = [] if d0 is None else [d0]
         hbs = p.heartbeat_ts
         hb_ts = int(hbs.max()) if hbs.shape[0] else None
         if hbs.shape[0]:
