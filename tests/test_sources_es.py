@@ -231,3 +231,16 @@ def test_definitions_received_after_the_session_end_are_not_candidates(lake):
     write(lake, GLBX, "definition", D, es_definitions(rows))
     si = open_session(lake, D, CFG)
     assert "ESM6" not in {c.raw_symbol for c in si.es.candidates}
+
+
+def test_take_rows_equals_boolean_indexing_of_wide_records():
+    import numpy as np
+
+    from spymaster.events import BOOK
+    from spymaster.sources.es import take_rows
+
+    rng = np.random.default_rng(3)
+    a = np.frombuffer(rng.integers(0, 256, 50 * BOOK.itemsize, dtype=np.uint8).tobytes(), dtype=BOOK)
+    mask = rng.random(50) < 0.6
+    got = take_rows(a[3:40], mask[3:40])
+    assert got.dtype == BOOK and got.tobytes() == a[3:40][mask[3:40]].tobytes()

@@ -202,6 +202,16 @@ def _select(iid, price, ids, check_price, mask):  # pragma: no cover - compiled
     return n_other, n_undef
 
 
+def take_rows(arr: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``arr[mask]`` for a contiguous record array, as a row copy of raw bytes.
+
+    numpy's boolean indexing of wide structured records copies field by field (~0.6 µs per
+    368-byte MBP-10 record); taking byte rows is ~15x faster and gives the same array.
+    """
+    raw = np.ascontiguousarray(arr).view(np.uint8).reshape(arr.shape[0], arr.dtype.itemsize)
+    return np.take(raw, np.flatnonzero(mask), axis=0).view(arr.dtype).reshape(-1)
+
+
 def es_chunks(files: Iterable[tuple[dt.date, DbnHeader]], kind: str, session: Session, choice: EsChoice,
               count: int, stats: StreamStats) -> Iterator[np.ndarray]:
     """ES ``trades`` (:data:`~spymaster.events.TRADE`) or ``mbp-10`` (:data:`~spymaster.events.BOOK`) chunks.
@@ -237,7 +247,7 @@ def es_chunks(files: Iterable[tuple[dt.date, DbnHeader]], kind: str, session: Se
                 stats.add_dropped("undef_price", n_undef)
                 n_inst = (hi - lo) - n_other - n_undef
                 if n_inst:
-                    out = part if n_inst == hi - lo else part[mask]
+                    out = part if n_inst == hi - lo else take_rows(part, mask)
                     out = out.view(layout)
                     stats.add_kept(out["ts_recv"])
                     yield out
