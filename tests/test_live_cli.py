@@ -74,13 +74,14 @@ def all_sent(gw: Gateway, feeds) -> bool:
     return all(gw.sent.get(ds, 0) >= f.records for ds, f in feeds.items())
 
 
-def test_sigterm_stops_the_runner_cleanly_and_flushes_pending_touches_incomplete(morning, tmp_path, monkeypatch):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_stops_the_runner_cleanly_and_flushes_pending_touches_incomplete(morning, tmp_path, monkeypatch, sig):
     lake, ref, feeds = morning
     monkeypatch.setenv("DATABENTO_API_KEY", TEST_KEY)
     hold = threading.Event()
     out = tmp_path / "out"
     cfg = Config().replace(**{"io.lake": str(out), "live.flush_rows": 5})
-    before = signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(sig)
     with Gateway(feeds, behaviors={ds: Behavior(hold=hold) for ds in feeds}) as gw:
         runner = LiveRunner(cfg, DATE, gateway="127.0.0.1", port=gw.port, install_signals=True)
 
@@ -89,7 +90,7 @@ def test_sigterm_stops_the_runner_cleanly_and_flushes_pending_touches_incomplete
             while time.monotonic() - t0 < 60 and any(runner.decoders[ds].records < f.records for ds, f in feeds.items()):
                 time.sleep(0.02)
             time.sleep(0.3)
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), sig)
 
         killer = threading.Thread(target=terminate_when_fed, daemon=True)
         killer.start()
@@ -99,7 +100,7 @@ def test_sigterm_stops_the_runner_cleanly_and_flushes_pending_touches_incomplete
             hold.set()
             killer.join(5)
     assert res.stopped_by == "signal" and res.gold_path is None
-    assert signal.getsignal(signal.SIGTERM) is before and runner.merger.buffered == 0
+    assert signal.getsignal(sig) is before and runner.merger.buffered == 0
     rows = read_parts(runner.sink.directory)
     assert rows.num_rows == ref.table.num_rows                  # every touch, the pending ones incomplete
     assert sorted(rows.column("label_complete").to_pylist()) == sorted(ref.table.column("label_complete").to_pylist())

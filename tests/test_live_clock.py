@@ -103,11 +103,20 @@ def test_wall_clock_timer_applies_only_to_a_real_time_feed():
     m = merger(lambda: now[0])
     m.push("GLBX", trades=trades_at(1), data_ts=T + NS)
     m.push("OPRA", heartbeat_ts=T + NS)
-    assert m.is_realtime()
+    assert m.is_realtime("GLBX") and m.is_realtime("OPRA")
     assert m.horizon() == now[0] - L                   # silent streams: the wall clock minus lateness
     now[0] = T + 3600 * NS                             # a replay an hour behind the wall clock
-    assert not m.is_realtime()
+    assert not m.is_realtime("GLBX")
     assert m.horizon() == T + NS - L                   # only the records and heartbeats count
+
+
+def test_a_stream_still_replaying_history_holds_the_horizon_when_the_other_is_real_time():
+    now = [T + 3600 * NS]
+    m = merger(lambda: now[0])
+    m.push("OPRA", heartbeat_ts=now[0] - NS)           # OPRA has caught up with the wall clock
+    m.push("GLBX", trades=trades_at(1, 2), data_ts=T + 2 * NS)   # GLBX is an hour behind, catching up
+    assert m.is_realtime("OPRA") and not m.is_realtime("GLBX")
+    assert m.horizon() == T + 2 * NS                   # not the wall clock: GLBX may still send 2 s .. now
 
 
 def _engine():

@@ -149,3 +149,20 @@ def test_key_redactor_scrubs_the_key_and_the_cram_response():
     assert r.filter(rec)
     msg = rec.getMessage()
     assert TEST_KEY not in msg and "QZXJW" not in msg and "ab" * 32 not in msg
+
+
+def test_lazy_parse_selects_before_copying_and_equals_the_full_parse():
+    recs = [trades([T + 1, T + 2, T + 3], [px(6800.0), 2**63 - 1, px(6801.0)], iid=[ESH6, ESH6, ESZ5]),
+            mbp10([T + 2, T + 4], iid=[ESH6, ESZ5])]
+    blob = es_defs().tobytes() + recs[0][:2].tobytes() + recs[1].tobytes() + recs[0][2:].tobytes()
+    full, lazy = LiveEsSource(SESSION, Config()), LiveEsSource(SESSION, Config())
+    p, q = parse_records(blob), parse_records(blob, lazy=True)
+    assert q.trade_index is not None and q.trades.shape[0] == 0 and q.count == p.count
+    for src, parsed in ((full, p), (lazy, q)):
+        src.add_definitions(parsed.definitions)
+    a = full.normalize(p.trades, "trades"), full.normalize(p.books, "mbp-10")
+    b = lazy.normalize_index(q.trade_index, "trades"), lazy.normalize_index(q.book_index, "mbp-10")
+    assert [x.tobytes() for x in a] == [x.tobytes() for x in b]
+    assert a[0]["price"].tolist() == [px(6800.0)] and a[1]["ts_recv"].tolist() == [T + 2]
+    assert full.trade_stats.to_dict() == lazy.trade_stats.to_dict()
+    assert lazy.trade_stats.dropped == {"undef_price": 1} and lazy.trade_stats.filtered == {"other_instrument": 1}

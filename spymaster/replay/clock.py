@@ -15,10 +15,11 @@ with L = ``live.lateness_ms``:
   received from c: c's stream is ordered, so nothing older can still come from it;
 * ``heartbeat_c − L`` — a gateway heartbeat at ts h says c had nothing to send before h; records
   already on their way may still carry ts_recv up to L below it;
-* ``wall_now − L`` — the wall-clock timer, used only when the feed is real-time (the latest index
-  ts of any stream is within ``realtime_window`` of the wall clock): every record is assumed to
-  arrive within L of its ts_recv. A historical replay through a gateway (timestamps far from the
-  wall clock) never uses it, so its merge depends on the records only, never on timing.
+* ``wall_now − L`` — the wall-clock timer, used only for a real-time stream (its latest index ts
+  is within ``realtime_window`` of the wall clock): its records are assumed to arrive within L of
+  their ts_recv. A stream replaying history through a gateway (timestamps far from the wall clock,
+  e.g. the catch-up of an intraday replay) never uses it, so its merge depends on the records
+  only, never on timing — and it holds the horizon back even when the other stream is real-time.
 
 A closed stream (clean end of session) no longer holds the horizon back. The horizon is monotone;
 a record arriving with ts_recv below the horizon already released is *late*: counted per stream
@@ -153,16 +154,19 @@ class LiveMerger:
         self.streams[stream].closed = True
 
     # ------------------------------------------------------------------ horizon
-    def is_realtime(self, now_ns: int | None = None) -> bool:
+    def is_realtime(self, stream: str, now_ns: int | None = None) -> bool:
+        """Whether ``stream`` is real-time: its latest timestamp is within the real-time window of the
+        wall clock (a stream still replaying history, or one that never spoke, is not)."""
         now = self.wall_ns() if now_ns is None else now_ns
-        latest = [s.latest for s in self.streams.values() if s.latest is not None]
-        return bool(latest) and max(latest) >= now - self.realtime_window_ns
+        latest = self.streams[stream].latest
+        return latest is not None and latest >= now - self.realtime_window_ns
 
     def horizon(self) -> int:
         """The release horizon H (ns; ``POS_INF`` once every stream is closed)."""
         now = self.wall_ns()
-        timer = now - self.lateness_ns if self.is_realtime(now) else None
-        return min(s.bound(self.lateness_ns, timer) for s in self.streams.values())
+        timer = now - self.lateness_ns
+        return min(s.bound(self.lateness_ns, timer if self.is_realtime(n, now) else None)
+                   for n, s in self.streams.items())
 
     @property
     def buffered(self) -> int:

@@ -4,11 +4,17 @@ Two clients, one dataset each (a live session carries one dataset): GLBX.MDP3 (E
 ``trades``, ``mbp-10``; parent symbol ``ES.FUT``) and OPRA.PILLAR (SPY ``definition`` and ``trades``;
 parent symbol ``SPY.OPT``). Each is a :class:`LiveConnection`:
 
-* the client's raw record bytes are collected through ``Live.add_stream`` — the library already
-  serializes every record for its user streams, so the consumer costs one ``list.append`` per
-  record on the client's thread; the main thread takes the bytes in bulk (:meth:`take`) and parses
-  them with one numba pass (:func:`parse_records`) into per-rtype numpy arrays (TradeMsg → TRADE,
-  MBP10Msg → BOOK, definitions, SystemMsg, ErrorMsg, SymbolMappingMsg);
+* the client's record bytes reach a :class:`RecordCollector` in one of two ways. By default
+  (databento 0.87.0, checked by :func:`bulk_supported`) the session's protocol is the library's own
+  with one step replaced (:func:`install_bulk`): instead of decoding every record into a Python
+  object, it hands the socket's bytes on in whole-record blocks — the connection, CRAM
+  authentication, subscriptions, session start, heartbeat watchdog and ErrorMsg handling stay
+  databento's. The fallback (``bulk=False``, ``spymaster live --record-objects``) is the public
+  ``Live.add_stream``: one ``list.append`` per record of the bytes the library already serialized.
+  Either way the main thread takes the bytes in bounded blocks (:meth:`RecordCollector.take`) and
+  parses them with one numba pass (:func:`parse_records`) into per-rtype numpy arrays (TradeMsg →
+  TRADE, MBP10Msg → BOOK, definitions, SystemMsg, ErrorMsg, SymbolMappingMsg); ES trades and books
+  are selected from their columns in the buffer before any record is copied (:class:`RecordIndex`);
 * a supervisor thread waits for the session to close: a clean close is the end of the stream; an
   ErrorMsg followed by the close is a :class:`~spymaster.errors.LiveError` naming the gateway and
   the dataset; any other disconnect is reconnected per ``live.reconnect_policy`` /
@@ -367,8 +373,9 @@ class RecordCollector:
     ``write`` runs on the client's event-loop thread (one call per record; a metadata header when a
     connection starts). :meth:`take` (main thread) returns the bytes received so far as segments,
     each starting where a connection started (its :class:`databento_dbn.Metadata`, None for the
-    continuation of the previous connection). Lock-free: the list is only appended to by the writer
-    and only trimmed at the front by the reader.
+    continuation of the previous connection); the bulk protocol hands over whole-record blocks with
+    :meth:`write_block` instead. Lock-free: the list is only appended to by the writer and only
+    trimmed at the front by the reader.
     """
 
     def __init__(self) -> None:
@@ -642,7 +649,7 @@ class LiveConnection:
         from databento.common.error import BentoError
 
         client = self._new_client()
-        if self.bulk:
+        if self.bulk and hasattr(client, "_session"):
             install_bulk(client, self.collector)
         client.add_stream(self.collector)      # the metadata header of each connection (and, unless bulk, every record)
         try:
@@ -979,10 +986,6 @@ class Decoded:
     heartbeat_ts: int | None     # latest heartbeat ts_event
     records: int                 # records parsed
 
-    @property
-    def kept(self) -> int:
-        return int(self.trades.shape[0] + self.books.shape[0] + self.options.shape[0])
-
 
 class LiveDecoder:
     """Turns one connection's collected bytes into normalized arrays (ES or options, by dataset)."""
@@ -1034,10 +1037,3 @@ class LiveDecoder:
         if hbs.shape[0]:
             first.append(int(hbs.min()))
         return Decoded(trades, books, options, data_ts, min(first) if first else None, hb_ts, n)
-
-
-def _cat(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
-    parts = [p for p in parts if p.shape[0]]
-    if not parts:
-        return empty
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
