@@ -22,6 +22,11 @@ tick; sizes are contracts):
   market orders, icebergs and sweeps at given times and can suppress ambient activity on one
   side of a price zone, so a scenario's barrier pattern is exactly what it was designed to be.
 
+* Liquidity just beyond the 10th visible level is kept stocked silently, so levels scroll into
+  view as the price moves; level sizes are set by the caller from the event rate.
+
+Records are written straight in the DBN byte layouts (``MBP10Msg`` = 46 and ``TradeMsg`` = 6
+little-endian int64 words per record), so a chunk is a zero-copy ``events.BOOK`` / ``TRADE`` view.
 All state (book arrays, pending event, RNG) lives in numpy arrays owned by :class:`BookSim`;
 the kernel stops when the next event's ts_recv reaches ``stop`` or an output buffer is full and
 resumes identically, so the records never depend on how a run is sliced.
@@ -79,7 +84,6 @@ I8 = nt.int64
 B1 = nt.boolean
 A1 = nt.int64[::1]
 A2 = nt.int64[:, ::1]
-A3 = nt.int64[:, :, ::1]
 F1 = nt.float64[::1]
 U1 = nt.uint64[::1]
 
