@@ -12,21 +12,20 @@ import json
 import logging
 import threading
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 import livemarket
 from bronze import D, ESH6, es_definitions, opra_definitions, standard_lake, trades, px, utc_ns
 from gateway import TEST_KEY, Behavior, Feed, feeds_from_lake, run_live
-from spymaster.calendar import MINUTE_NS, et_ns, session_for
-from spymaster.cli.live import LiveRunner, gap_affected, gap_window_s
+from spymaster.calendar import MINUTE_NS, et_ns
+from spymaster.cli.live import LiveRunner, gap_window_s
 from spymaster.config import Config
 from spymaster.errors import LiveError
 from spymaster.events import KIND_BOOK, KIND_OPTION, KIND_TRADE
 from spymaster.pipeline import Pipeline
 from spymaster.sinks.parquet import read_metadata, write_parquet
-from spymaster.sinks.parts import part_files, read_parts
+from spymaster.sinks.parts import read_parts
 from spymaster.sources.lake import Lake
 from spymaster.sources.session import open_session
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from spymaster.calendar import MINUTE_NS, et_ns, session_for
 from spymaster.config import Config
 from spymaster.events import EMPTY_BOOKS, EMPTY_OPTIONS, KIND_BOOK, KIND_OPTION, KIND_TRADE, make_options, make_trades

@@ -30,13 +30,13 @@ import datetime as dt
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from spymaster.calendar import NS, Session, fmt_et, parse_date, session_from_config, trading_days, from_ns, ET
+from spymaster.calendar import ET, NS, Session, fmt_et, from_ns, parse_date, session_from_config, trading_days
 from spymaster.config import Config
 from spymaster.errors import LiveError
 from spymaster.logs import get_logger
@@ -121,13 +121,19 @@ def default_start_ns(session: Session, now_ns: int | None = None) -> int | None:
 
 
 class LiveRunner:
-    """One trading date from two ``databento.Live`` clients to Gold part files and the day file."""
+    """One trading date from two ``databento.Live`` clients to Gold part files and the day file.
+
+    ``gateway`` / ``port`` override ``live.gateway`` / ``live.port``; ``start_ns`` is the subscriptions'
+    intraday-replay start (None: from now); ``bulk`` picks the record consumer (None: the bulk
+    protocol when the installed databento supports it). Hooks: ``on_bar`` (the engine's), ``on_batch``
+    (every batch fed, clock ticks included). ``wall_ns`` is the wall clock of the merge's timer.
+    """
 
     def __init__(self, config: Config, date: str | dt.date, *, gateway: str | None = None, port: int | None = None,
                  start_ns: int | None = None, lake: str | Path | None = None, client_factory: Callable | None = None,
-                 on_bar: Callable | None = None, on_batch: Callable | None = None, wall_ns: Callable[[], int] = time.time_ns, poll_s: float = 0.005,
-                 compact_on_stop: bool = False, keep_parts: bool = False, install_signals: bool = True,
-                 bulk: bool | None = None) -> None:
+                 on_bar: Callable | None = None, on_batch: Callable | None = None,
+                 wall_ns: Callable[[], int] = time.time_ns, poll_s: float = 0.005, compact_on_stop: bool = False,
+                 keep_parts: bool = False, install_signals: bool = True, bulk: bool | None = None) -> None:
         from spymaster.replay.clock import LiveMerger
         from spymaster.replay.engine import ReplayEngine
         from spymaster.sinks.parts import PartSink
