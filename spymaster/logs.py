@@ -15,6 +15,16 @@ import structlog
 _CONFIGURED: dict[str, Any] = {}
 
 
+class _Stderr:
+    """Writes to whatever ``sys.stderr`` is *now* (test runners swap it; a captured stream may close)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(*, json: bool | None = None, level: str = "info") -> None:
     """Configure structlog (idempotent; a later call with other settings reconfigures).
 
@@ -42,7 +52,7 @@ def configure(*, json: bool | None = None, level: str = "info") -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
         cache_logger_on_first_use=False,
     )
     _CONFIGURED.clear()
