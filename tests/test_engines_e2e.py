@@ -211,3 +211,12 @@ def test_engine_columns_are_populated_and_null_only_where_spec_allows(day):
     assert len(rth_late) >= 0.8 * len(rows), "the basis is known for most RTH touches"
     assert any(r["fuel_call_wall"] is not None for r in rows) and any(r["fuel_hvl"] is not None for r in rows)
     assert any(r["gamma_exposure"] != 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_every_barrier_state_and_fuel_effect_occurs_on_a_day_scale_run(tmp_path):
+    lake = Lake.at(tmp_path / "lake")
+    generate(lake, [DEMO_DATE], scale="day", seed=7)
+    rows = Pipeline(Config().replace(**{"io.lake": str(lake.root)})).run(DEMO_DATE, write=False).to_pylist()
+    assert {r["barrier_state"] for r in rows} == {"VACUUM", "CONSUMED", "WALL", "ABSORPTION", "WEAK", "NEUTRAL"}
+    assert {r["fuel_effect"] for r in rows} == {"AMPLIFY", "DAMPEN", "NEUTRAL"}
