@@ -57,11 +57,15 @@ def gold_table(path):
 
 
 # ---------------------------------------------------------------------------------------- parity
-@pytest.mark.parametrize("bulk", [True, False], ids=["bulk-blocks", "record-objects"])
-def test_live_gold_file_equals_the_historical_replay(morning, tmp_path, bulk):
+@pytest.mark.parametrize("bulk,backlog", [(True, None), (True, 64 << 10), (False, None)],
+                         ids=["bulk-blocks", "bulk-with-backpressure", "record-objects"])
+def test_live_gold_file_equals_the_historical_replay(morning, tmp_path, bulk, backlog):
     lake, ref, feeds = morning
-    runner, res, gw = run_live(live_config(tmp_path, **{"live.flush_rows": 4}), DATE, feeds, bulk=bulk)
+    runner, res, gw = run_live(live_config(tmp_path, **{"live.flush_rows": 4}), DATE, feeds, bulk=bulk,
+                               max_backlog_bytes=backlog, poll_s=0.05 if backlog else 0.005)
     assert all(c.bulk == bulk for c in runner.connections.values())
+    if backlog:
+        assert runner.connections["GLBX.MDP3"].collector.pauses > 0     # the socket was paused and resumed
     assert res.stopped_by == "end_of_stream" and res.gold_path is not None
     live = gold_table(res.gold_path)
     assert live.equals(gold_table(ref.path))

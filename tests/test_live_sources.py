@@ -166,3 +166,14 @@ def test_lazy_parse_selects_before_copying_and_equals_the_full_parse():
     assert a[0]["price"].tolist() == [px(6800.0)] and a[1]["ts_recv"].tolist() == [T + 2]
     assert full.trade_stats.to_dict() == lazy.trade_stats.to_dict()
     assert lazy.trade_stats.dropped == {"undef_price": 1} and lazy.trade_stats.filtered == {"other_instrument": 1}
+
+
+def test_collector_asks_the_bulk_writer_to_pause_and_resumes_it_when_the_backlog_halves():
+    c = RecordCollector(max_backlog_bytes=100)
+    block = trades([T, T + 1], [px(6800.0)] * 2).tobytes()          # 96 bytes
+    assert not c.write_block(block)
+    assert c.write_block(block)                                     # 192 > 100: pause
+    resumed = []
+    c.pause(lambda: resumed.append(True))
+    assert c.take(limit=96) and resumed == [] and c.backlog_bytes == 96     # 96 > 50: still paused
+    assert c.take() and resumed == [True] and c.backlog_bytes == 0

@@ -133,7 +133,8 @@ class LiveRunner:
                  start_ns: int | None = None, lake: str | Path | None = None, client_factory: Callable | None = None,
                  on_bar: Callable | None = None, on_batch: Callable | None = None,
                  wall_ns: Callable[[], int] = time.time_ns, poll_s: float = 0.005, compact_on_stop: bool = False,
-                 keep_parts: bool = False, install_signals: bool = True, bulk: bool | None = None) -> None:
+                 keep_parts: bool = False, install_signals: bool = True, bulk: bool | None = None,
+                 max_backlog_bytes: int | None = None) -> None:
         from spymaster.replay.clock import LiveMerger
         from spymaster.replay.engine import ReplayEngine
         from spymaster.sinks.parts import PartSink
@@ -150,15 +151,16 @@ class LiveRunner:
         self.install_signals = install_signals
         key = src.api_key()
         live = config.live
+        backlog = src.MAX_BACKLOG_BYTES if max_backlog_bytes is None else max_backlog_bytes
         self.es = src.LiveEsSource(self.session, config)
         self.options = src.LiveOptionSource(self.session, config)
         self.connections = {
             src.GLBX_DATASET: src.LiveConnection(src.GLBX_DATASET, src.glbx_subscriptions(config), config, gateway=gateway,
                                                  port=port, start_ns=start_ns, key=key, client_factory=client_factory,
-                                                 bulk=bulk),
+                                                 bulk=bulk, max_backlog_bytes=backlog),
             src.OPRA_DATASET: src.LiveConnection(src.OPRA_DATASET, src.opra_subscriptions(config), config, gateway=gateway,
                                                  port=port, start_ns=start_ns, key=key, client_factory=client_factory,
-                                                 bulk=bulk),
+                                                 bulk=bulk, max_backlog_bytes=backlog),
         }
         del key
         self.decoders = {src.GLBX_DATASET: src.LiveDecoder(src.GLBX_DATASET, es=self.es),
@@ -351,6 +353,7 @@ class LiveRunner:
             "merge": self.merger.summary(),
             "clock_ticks": self.ticks,
             "connections": {n: {"where": c.where, "reconnects": c.reconnects, "bulk": c.bulk,
+                                "backpressure_pauses": c.collector.pauses,
                                 "events": [e.kind for e in c.events],
                                 "system_messages": dict(sorted(self.decoders[n].system_counts.items())),
                                 "error_messages": list(self.decoders[n].error_messages),

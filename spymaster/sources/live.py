@@ -89,6 +89,7 @@ SIZES = {RTYPE_TRADE: TRADE.itemsize, RTYPE_MBP10: BOOK.itemsize, RTYPE_DEFINITI
 DTYPES = {RTYPE_TRADE: TRADE, RTYPE_MBP10: BOOK, RTYPE_DEFINITION: DEFINITION, RTYPE_ERROR: ERROR,
           RTYPE_MAPPING: MAPPING, RTYPE_SYSTEM: SYSTEM}
 SYSTEM_HEARTBEAT = 0
+MAX_BACKLOG_BYTES = 256 << 20   # bulk consumer: pause reading the socket beyond this many untaken bytes
 SYSTEM_CODE_NAMES = {0: "heartbeat", 1: "subscription_ack", 2: "slow_reader_warning", 3: "replay_completed",
                      4: "end_of_interval", 5: "unsubscribe_ack"}
 
@@ -378,10 +379,20 @@ class RecordCollector:
     trimmed at the front by the reader.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_backlog_bytes: int = MAX_BACKLOG_BYTES) -> None:
         self._parts: list[Any] = []
         self.closed = False
         self.error_texts: list[str] = []
+        self.max_backlog_bytes = int(max_backlog_bytes)
+        self._written = 0            # bytes written (writer thread only)
+        self._taken = 0              # bytes taken (reader thread only)
+        self._resume: Callable[[], None] | None = None
+        self.pauses = 0
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Bytes written but not taken yet."""
+        return self._written - self._taken
 
     # --- BinaryIO surface used by databento's ClientStream
     def writable(self) -> bool:
@@ -401,13 +412,25 @@ class RecordCollector:
             if b[1] == RTYPE_ERROR:
                 self.error_texts.append(_text(bytes(b[16:318])))
             self._parts.append(b)
+            self._written += len(b)
         return len(b)
 
-    def write_block(self, b: bytes, errors: list[str] | None = None) -> None:
-        """Many whole records at once (the bulk protocol); ``errors``: texts of ErrorMsgs among them."""
+    def write_block(self, b: bytes, errors: list[str] | None = None) -> bool:
+        """Many whole records at once (the bulk protocol); ``errors``: texts of ErrorMsgs among them.
+
+        Returns True when the backlog exceeds ``max_backlog_bytes``: the writer should pause reading
+        the socket (TCP flow control then slows the gateway) and register how to resume with
+        :meth:`pause`."""
         if errors:
             self.error_texts.extend(errors)
         self._parts.append(b)
+        self._written += len(b)
+        return self.backlog_bytes > self.max_backlog_bytes
+
+    def pause(self, resume: Callable[[], None]) -> None:
+        """The writer paused; ``resume`` (thread-safe) is called once the backlog has halved."""
+        self.pauses += 1
+        self._resume = resume
 
     # --- consumer side
     @property
@@ -422,6 +445,7 @@ class RecordCollector:
         parts = self._parts
         n = len(parts)
         if n == 0:
+            self._maybe_resume()
             return []
         out: list[tuple[dbn.Metadata | None, bytearray]] = []
         md: dbn.Metadata | None = None
@@ -447,7 +471,15 @@ class RecordCollector:
         if group or md is not None:
             out.append((md, bytearray().join(group)))
         del parts[:i]
+        self._taken += total
+        self._maybe_resume()
         return out
+
+    def _maybe_resume(self) -> None:
+        resume = self._resume
+        if resume is not None and self.backlog_bytes <= self.max_backlog_bytes // 2:
+            self._resume = None
+            resume()
 
 
 class _Header:
@@ -529,12 +561,20 @@ def _bulk_protocol_class() -> Any:
                     p = parse_records(block)
                     errors = [_text(bytes(e["err"])) for e in p.errors]
                     self._error_msgs.extend(errors)
-                self._collector.write_block(block, errors)
+                if self._collector.write_block(block, errors) and self.transport.is_reading():
+                    self.transport.pause_reading()       # backpressure: the consumer is behind
+                    loop, transport = self._loop, self.transport
+                    self._collector.pause(lambda: loop.call_soon_threadsafe(_resume_reading, transport))
                 self._last_msg_loop_time = self._loop.time()
             self._carry = buf[whole:] if whole < len(buf) else b""
 
     _BULK_CLASS = BulkSessionProtocol
     return _BULK_CLASS
+
+
+def _resume_reading(transport: Any) -> None:
+    if not transport.is_closing():
+        transport.resume_reading()
 
 
 def install_bulk(client: Any, collector: RecordCollector) -> None:
@@ -573,7 +613,7 @@ class LiveConnection:
     def __init__(self, dataset: str, subscriptions: Sequence[Subscription], config: Config, *,
                  gateway: str | None = None, port: int | None = None, start_ns: int | None = None,
                  key: str | None = None, client_factory: Callable[..., Any] | None = None,
-                 bulk: bool | None = None) -> None:
+                 bulk: bool | None = None, max_backlog_bytes: int = MAX_BACKLOG_BYTES) -> None:
         live = config.live
         self.dataset = dataset
         self.subscriptions = list(subscriptions)
@@ -587,7 +627,7 @@ class LiveConnection:
         self._key = key if key is not None else api_key()
         self._factory = client_factory
         self.bulk = bulk_supported() if bulk is None else (bulk and bulk_supported())
-        self.collector = RecordCollector()
+        self.collector = RecordCollector(max_backlog_bytes)
         self.events: list[ConnectionEvent] = []
         self.reconnects = 0
         self.error: LiveError | None = None
