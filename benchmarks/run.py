@@ -1,0 +1,279 @@
+"""Replay benchmark: the benchmark day against the decode floor, with a per-stage breakdown.
+
+    python benchmarks/run.py --scale day [--lake DIR] [--json FILE] [--repeat N]
+
+Generates (or reuses) one synthetic session of the given scale, then measures — each in a fresh
+subprocess, so numba caches, page caches and RSS are per measurement:
+
+* ``decode``   — decode-only time of all the session's input files: databento
+  ``DBNStore.to_ndarray(count=…)`` loop, no other work (the physical floor);
+* ``replay``   — end to end: ``Pipeline.execute`` (sources, merge, engine, labels, Gold sink);
+* ``engine``   — the engine alone on pre-decoded, pre-merged batches (events/s excluding decode);
+* ``stages``   — one end-to-end run with timers around each stage (decode, merge, state, levels,
+  engines, labels, sink); the timers add a little overhead;
+* ``compile``  — numba compile overhead of one process: cold (empty cache dir) and warm.
+
+Prints a table (and JSON with ``--json``). Figures are wall-clock seconds on this machine; they
+vary with load, so ``--repeat`` keeps the best of N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATE = "2025-12-17"
+HERE = Path(__file__).resolve().parent
+
+
+def ensure_lake(lake: Path, scale: str, seed: int) -> None:
+    from spymaster.sources.lake import Lake
+    from spymaster.synth import generate
+
+    generate(Lake.at(lake), [DATE], scale=scale, seed=seed)
+
+
+def _child(mode: str, lake: str, env_extra: dict[str, str] | None = None) -> dict:
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", mode, "--lake", lake],
+                         capture_output=True, text=True, env=env, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"benchmark child {mode} failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _files(lake: str) -> list[Path]:
+    from spymaster.calendar import session_for
+    from spymaster.sources.lake import ES_SCHEMAS, GLBX, OPRA, OPRA_SCHEMAS, Lake
+
+    lk = Lake.at(lake)
+    s = session_for(DATE)
+    out = []
+    for day in s.utc_days():
+        for ds, schemas in ((GLBX, ES_SCHEMAS), (OPRA, OPRA_SCHEMAS)):
+            for sch in schemas:
+                p = lk.find_bronze(ds, sch, day)
+                if p is not None:
+                    out.append(p)
+    return out
+
+
+def child_decode(lake: str) -> dict:
+    import databento as db
+
+    files = _files(lake)
+    t0 = time.perf_counter()
+    n = 0
+    for f in files:
+        for arr in db.DBNStore.from_file(f).to_ndarray(count=100_000):
+            n += arr.shape[0]
+    return {"seconds": time.perf_counter() - t0, "records": n, "rss_mb": _rss_mb()}
+
+
+def _config(lake: str):
+    from spymaster.config import Config
+
+    return Config().replace(**{"io.lake": lake})
+
+
+def child_replay(lake: str) -> dict:
+    from spymaster.pipeline import Pipeline
+
+    pipe = Pipeline(_config(lake))
+    t0 = time.perf_counter()
+    res = pipe.execute(DATE, force=True)
+    secs = time.perf_counter() - t0
+    return {"seconds": secs, "events": res.events, "touches": res.table.num_rows, "rss_mb": _rss_mb()}
+
+
+def child_engine(lake: str) -> dict:
+    from spymaster.calendar import session_from_config
+    from spymaster.pipeline import Pipeline
+    from spymaster.replay.engine import ReplayEngine
+    from spymaster.sources.session import open_session
+
+    cfg = _config(lake)
+    inputs = open_session(Pipeline(cfg).lake, DATE, cfg)
+    batches = list(Pipeline.batches(inputs))
+    n = sum(len(b) for b in batches)
+    eng = ReplayEngine(cfg, session_from_config(DATE, cfg))
+    t0 = time.perf_counter()
+    for b in batches:
+        eng.feed(b)
+    eng.finish()
+    secs = time.perf_counter() - t0
+    return {"seconds": secs, "events": n, "events_per_s": n / secs, "rss_mb": _rss_mb()}
+
+
+class _Timers:
+    def __init__(self) -> None:
+        self.t: dict[str, float] = {}
+
+    def wrap(self, obj, attr: str, stage: str) -> None:
+        fn = getattr(obj, attr)
+
+        def timed(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                self.t[stage] = self.t.get(stage, 0.0) + time.perf_counter() - t0
+
+        setattr(obj, attr, timed)
+
+    def wrap_iter(self, it, stage: str):
+        while True:
+            t0 = time.perf_counter()
+            try:
+                x = next(it)
+            except StopIteration:
+                self.t[stage] = self.t.get(stage, 0.0) + time.perf_counter() - t0
+                return
+            self.t[stage] = self.t.get(stage, 0.0) + time.perf_counter() - t0
+            yield x
+
+
+def child_stages(lake: str) -> dict:
+    from spymaster.calendar import session_from_config
+    from spymaster.pipeline import Pipeline
+    from spymaster.replay.engine import ReplayEngine
+    from spymaster.replay.merge import StreamSpec, merge
+    from spymaster.sinks.parquet import write_parquet
+    from spymaster.sources.session import open_session
+    from spymaster.touches.schema import table_from_rows
+
+    cfg = _config(lake)
+    tm = _Timers()
+    t_all = time.perf_counter()
+    pipe = Pipeline(cfg)
+    inputs = open_session(pipe.lake, DATE, cfg)
+    specs = [StreamSpec(s.kind, s.name, (lambda s=s: tm.wrap_iter(iter(s.chunks()), "decode"))) for s in inputs.streams()]
+    eng = ReplayEngine(cfg, session_from_config(DATE, cfg))
+    for comp, stage in ((eng.tape, "state"), (eng.book, "state"), (eng.bars1, "state"), (eng.bars2, "state"),
+                        (eng.vwap, "levels"), (eng.fuel, "engines"), (eng.labels, "labels")):
+        tm.wrap(comp, "apply", stage)
+    tm.wrap(eng.levels, "snapshot", "levels")
+    tm.wrap(eng.features, "rows", "engines")
+    tm.wrap(eng.labels, "resolve", "labels")
+    merged = merge(specs)
+    n = 0
+    t_merge = 0.0
+    while True:
+        t0 = time.perf_counter()
+        dec0 = tm.t.get("decode", 0.0)
+        try:
+            batch = next(merged)
+        except StopIteration:
+            t_merge += time.perf_counter() - t0 - (tm.t.get("decode", 0.0) - dec0)
+            break
+        t_merge += time.perf_counter() - t0 - (tm.t.get("decode", 0.0) - dec0)
+        n += len(batch)
+        eng.feed(batch)
+    rows = eng.finish()
+    t0 = time.perf_counter()
+    write_parquet(table_from_rows(rows), pipe.output_path(DATE), pipe.metadata(inputs, eng))
+    tm.t["sink"] = time.perf_counter() - t0
+    tm.t["merge"] = t_merge
+    total = time.perf_counter() - t_all
+    tm.t["other"] = total - sum(tm.t.values())
+    return {"seconds": total, "events": n, "stages": tm.t, "rss_mb": _rss_mb()}
+
+
+def child_compile(lake: str) -> dict:
+    """Import + first use of every kernel on a tiny slice: the per-process JIT/cache-load overhead."""
+    t0 = time.perf_counter()
+    from spymaster.calendar import session_from_config
+    from spymaster.pipeline import Pipeline
+    from spymaster.replay.engine import ReplayEngine
+    from spymaster.sources.session import open_session
+
+    cfg = _config(lake)
+    inputs = open_session(Pipeline(cfg).lake, DATE, cfg)
+    eng = ReplayEngine(cfg, session_from_config(DATE, cfg))
+    for b in Pipeline.batches(inputs):
+        eng.feed(b.slice(0, min(len(b), 20_000)))
+        break
+    eng.finish()
+    return {"seconds": time.perf_counter() - t0}
+
+
+CHILDREN = {"decode": child_decode, "replay": child_replay, "engine": child_engine, "stages": child_stages,
+            "compile": child_compile}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", default="day", choices=["demo", "day", "heavy"])
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--lake", default=None, help="lake to use (default: a cache under /tmp per scale)")
+    ap.add_argument("--json", default=None, help="write the figures as JSON to this file")
+    ap.add_argument("--repeat", type=int, default=2, help="best of N for the timed measurements")
+    ap.add_argument("--only", default=None, help="comma list of measurements (decode,replay,engine,stages,compile)")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.child:
+        print(json.dumps(CHILDREN[a.child](a.lake)))
+        return {}
+    lake = Path(a.lake or Path(tempfile.gettempdir()) / f"spymaster-bench-{a.scale}-{a.seed}")
+    ensure_lake(lake, a.scale, a.seed)
+    wanted = a.only.split(",") if a.only else ["compile", "decode", "replay", "engine", "stages"]
+    res: dict = {"scale": a.scale, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                              "platform": platform.platform()}}
+    if "compile" in wanted:
+        with tempfile.TemporaryDirectory() as cold:
+            res["compile_cold_s"] = _child("compile", str(lake), {"NUMBA_CACHE_DIR": cold})["seconds"]
+            res["compile_warm_s"] = min(_child("compile", str(lake), {"NUMBA_CACHE_DIR": cold})["seconds"]
+                                        for _ in range(a.repeat))
+    _child("engine", str(lake))  # warm the default numba cache
+    for mode in ("decode", "replay", "engine", "stages"):
+        if mode in wanted:
+            runs = [_child(mode, str(lake)) for _ in range(a.repeat)]
+            res[mode] = min(runs, key=lambda r: r["seconds"])
+            res[mode]["rss_mb_max"] = max(r["rss_mb"] for r in runs)
+    print_table(res)
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2))
+    return res
+
+
+def print_table(res: dict) -> None:
+    print(f"spymaster replay benchmark — scale {res['scale']} — {res['machine']['cpus']} cpus, "
+          f"Python {res['machine']['python']}")
+    if "compile_cold_s" in res:
+        print(f"  numba compile, cold cache      {res['compile_cold_s']:8.2f} s (one process, incl. imports)")
+        print(f"  numba compile, warm cache      {res['compile_warm_s']:8.2f} s")
+    dec = res.get("decode")
+    if dec:
+        print(f"  decode only                    {dec['seconds']:8.2f} s   {dec['records']:>10,} records "
+              f"({dec['records'] / dec['seconds'] / 1e6:.2f} M rec/s)   peak RSS {dec['rss_mb_max']:.0f} MB")
+    rep = res.get("replay")
+    if rep:
+        ratio = f"{rep['seconds'] / dec['seconds']:.2f}x decode" if dec else ""
+        print(f"  end to end                     {rep['seconds']:8.2f} s   {rep['events'] / rep['seconds'] / 1e6:.2f} M "
+              f"events/s   {rep['touches']} touches   {ratio}   peak RSS {rep['rss_mb_max']:.0f} MB")
+    eng = res.get("engine")
+    if eng:
+        print(f"  engine only (pre-decoded)      {eng['seconds']:8.2f} s   {eng['events_per_s'] / 1e6:.2f} M events/s")
+    st = res.get("stages")
+    if st:
+        print(f"  stages (timed run {st['seconds']:.2f} s):")
+        for k, v in sorted(st["stages"].items(), key=lambda kv: -kv[1]):
+            print(f"    {k:<12} {v:8.3f} s  {100 * v / st['seconds']:5.1f} %")
+
+
+if __name__ == "__main__":
+    main()
