@@ -131,7 +131,6 @@ def test_process_workers_equal_the_serial_run_byte_for_byte(synth_lake, cfg, ref
     assert [r.compiled for r in report.results] == [0, 0] and report.compiled == 0
 
 
-@pytest.mark.slow
 def test_dask_local_cluster_equals_the_local_run_byte_for_byte(synth_lake, cfg, reference):
     report = br.run_batch(cfg, dates=DATES, force=True, workers=2, scheduler="local")
     assert [r.status for r in report.results] == [br.DONE, br.DONE], [r.error for r in report.results]
