@@ -137,10 +137,14 @@ def test_heartbeats_close_a_bar_in_a_quiet_market_while_the_feed_is_open(tmp_pat
         closed.append((bar.start_ns, hold.is_set()))
         hold.set()                                 # the bar closed: let the gateway end the session
 
-    threading.Timer(20.0, hold.set).start()        # a safety net: never hang
-    runner, res, _ = run_live(live_config(tmp_path), DATE, feeds,
-                              behaviors={"GLBX.MDP3": Behavior(hold=hold), "OPRA.PILLAR": Behavior(hold=hold)},
-                              on_bar=on_bar)
+    safety = threading.Timer(20.0, hold.set)       # never hang, whatever happens
+    safety.start()
+    try:
+        runner, res, _ = run_live(live_config(tmp_path), DATE, feeds,
+                                  behaviors={"GLBX.MDP3": Behavior(hold=hold), "OPRA.PILLAR": Behavior(hold=hold)},
+                                  on_bar=on_bar)
+    finally:
+        safety.cancel()
     assert closed[0] == (t, False)                  # closed by the heartbeat clock, before the end of the stream
     assert runner.ticks >= 1
     assert res.stopped_by == "end_of_stream"
