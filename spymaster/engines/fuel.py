@@ -25,7 +25,7 @@ never had an IV attempt), S_now = px_es − basis. Units: gamma values are deale
 volumes are contracts. Every option-derived value is absent (or 0 / NEUTRAL) while the basis is
 unknown.
 
-Choices where SPEC is silent (see docs/fuel.md):
+Choices where SPEC is silent (see spymaster/engines/FUEL.md):
 * A wall needs a strictly positive concentration; a side whose every γ underflows has no wall.
 * A contract that traded only before the basis existed has no IV yet; queries use ``default_iv``.
 * The dealer gamma profile, the walls and the features sum over contracts with q ≠ 0 (profile,

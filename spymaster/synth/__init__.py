@@ -1,7 +1,7 @@
 """The synthetic market: deterministic Bronze sessions (ES trades + MBP-10, SPY options) with
 scenario hooks — the product's embedded demo data and the source of every integration test.
 
-Entry point: :func:`generate` (``spymaster synth`` on the command line); see docs/synth.md.
+Entry point: :func:`generate` (``spymaster synth`` on the command line); see spymaster/synth/README.md.
 :mod:`spymaster.synth.generator` writes the files, :mod:`spymaster.synth.book` is the order-book
 model, :mod:`spymaster.synth.options` the option chain, :mod:`spymaster.synth.scenarios` the hooks.
 
