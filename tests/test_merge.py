@@ -42,7 +42,7 @@ def _flatten(batches):
 ts_lists = st.lists(st.integers(0, 30), max_size=40).map(sorted)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(ts_lists, ts_lists, ts_lists, st.lists(st.integers(0, 7), max_size=8), st.lists(st.integers(0, 7), max_size=8))
 def test_merge_orders_by_ts_then_kind_then_stream_order_whatever_the_chunking(ta, tb, tc, ca, cb):
     a, b, c = _arr(TRADE, ta), _arr(BOOK, tb), _arr(OPTION, tc)

@@ -3,8 +3,11 @@
 Order (SPEC §3): ``ts_recv``, then the stream's kind (ES trades < ES MBP-10 < option trades),
 then the original order inside each stream. Each stream yields arrays sorted by ``ts_recv``;
 the merge keeps a buffer per stream and, each round, emits every buffered event with
-``ts_recv`` strictly below the *horizon* — the smallest last timestamp among streams that may
-still deliver more — because no later chunk can precede those. The interleaving itself is one
+``ts_recv`` below the *horizon* — the smallest last timestamp among streams that may still
+deliver more — because no later chunk can precede those; events *at* the horizon are emitted too
+from the streams whose priority is at least as good as every stream still able to bring more
+events at that instant. The stream that sets the horizon with the best priority is thus always
+drained, so a chunk is never copied to be joined with the next one. The interleaving itself is one
 O(n) numba pass over the (already sorted) parts.
 
 The batches' sizes depend on the chunk sizes; their concatenation does not.
@@ -81,7 +84,7 @@ class _Buffer:
         self.records = 0
 
     def pull(self) -> bool:
-        """Append the next non-empty chunk to the buffer; False when the stream is exhausted."""
+        """Load the next non-empty chunk into the (empty) buffer; False when the stream is exhausted."""
         while not self.done:
             try:
                 chunk = next(self.it)
@@ -92,13 +95,13 @@ class _Buffer:
                 continue
             self._check_order(chunk)
             self.records += chunk.shape[0]
-            self.buf = chunk if self.buf.shape[0] == 0 else np.concatenate([self.buf, chunk])
+            self.buf = chunk
             return True
         return False
 
     def _check_order(self, chunk: np.ndarray) -> None:
         ts = chunk["ts_recv"]
-        prev = self.last_ts if self.buf.shape[0] == 0 else int(self.buf["ts_recv"][-1])
+        prev = self.last_ts
         bad = np.flatnonzero(np.diff(ts) < 0)
         if (prev is not None and int(ts[0]) < prev) or bad.size:
             where = 0 if (prev is not None and int(ts[0]) < prev) else int(bad[0]) + 1
@@ -111,13 +114,14 @@ class _Buffer:
             return float("inf")
         return float(self.buf["ts_recv"][-1]) if self.buf.shape[0] else float("-inf")
 
-    def take_below(self, horizon: float) -> np.ndarray:
+    def take(self, horizon: float, inclusive: bool) -> np.ndarray:
+        """Pop the buffered prefix with ts_recv < horizon (≤ horizon if ``inclusive``)."""
         if self.buf.shape[0] == 0:
             return self.buf
         if horizon == float("inf"):
             n = self.buf.shape[0]
         else:
-            n = int(np.searchsorted(self.buf["ts_recv"], int(horizon), side="left"))
+            n = int(np.searchsorted(self.buf["ts_recv"], int(horizon), side="right" if inclusive else "left"))
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
@@ -129,8 +133,6 @@ def merge(streams: Iterable[StreamSpec]) -> Iterator[EventBatch]:
         if spec.kind in bufs:
             raise ValueError(f"two streams of kind {spec.kind}")
         bufs[spec.kind] = _Buffer(spec)
-    for b in bufs.values():
-        b.pull()
     while True:
         for b in bufs.values():
             if b.buf.shape[0] == 0 and not b.done:
@@ -138,13 +140,11 @@ def merge(streams: Iterable[StreamSpec]) -> Iterator[EventBatch]:
         if all(b.done and b.buf.shape[0] == 0 for b in bufs.values()):
             return
         horizon = min(b.horizon for b in bufs.values())
-        parts = {kind: b.take_below(horizon) for kind, b in bufs.items()}
-        if sum(p.shape[0] for p in parts.values()) == 0:
-            # every buffered event sits at the horizon: read further in the streams that set it
-            for b in bufs.values():
-                if not b.done and b.buf.shape[0] and float(b.buf["ts_recv"][-1]) == horizon:
-                    b.pull()
-            continue
+        # Streams whose next chunk may still bring events at the horizon, and the best priority
+        # among them: events at the horizon are final for streams of that priority or better.
+        blocking = [k for k, b in bufs.items() if not b.done and b.horizon == horizon]
+        first = min(blocking) if blocking else KIND_OPTION + 1
+        parts = {kind: b.take(horizon, inclusive=kind <= first) for kind, b in bufs.items()}
         yield interleave(parts.get(KIND_TRADE, EMPTY_TRADES), parts.get(KIND_BOOK, EMPTY_BOOKS),
                          parts.get(KIND_OPTION, EMPTY_OPTIONS))
 
