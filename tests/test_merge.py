@@ -12,9 +12,12 @@ from spymaster.events import BOOK, KIND_BOOK, KIND_OPTION, KIND_TRADE, OPTION, T
 from spymaster.replay.merge import StreamSpec, merge
 
 
+T0 = 1_765_980_000_000_000_001  # real epoch ns: not exactly representable as a float64
+
+
 def _arr(dtype, ts):
     a = np.zeros(len(ts), dtype=dtype)
-    a["ts_recv"] = ts
+    a["ts_recv"] = np.asarray(ts, dtype=np.int64) + T0
     # tag each record with its index so the within-stream order is checkable
     a["ts_event"] = np.arange(len(ts))
     return a
@@ -48,8 +51,8 @@ def test_merge_orders_by_ts_then_kind_then_stream_order_whatever_the_chunking(ta
     a, b, c = _arr(TRADE, ta), _arr(BOOK, tb), _arr(OPTION, tc)
     got = _flatten(merge([StreamSpec(KIND_TRADE, "t", _chunked(a, ca)), StreamSpec(KIND_BOOK, "b", _chunked(b, cb)),
                           StreamSpec(KIND_OPTION, "o", _chunked(c, [1] * len(tc)))]))
-    want = sorted([(t, KIND_TRADE, i) for i, t in enumerate(ta)] + [(t, KIND_BOOK, i) for i, t in enumerate(tb)]
-                  + [(t, KIND_OPTION, i) for i, t in enumerate(tc)])
+    want = sorted([(T0 + t, KIND_TRADE, i) for i, t in enumerate(ta)] + [(T0 + t, KIND_BOOK, i) for i, t in enumerate(tb)]
+                  + [(T0 + t, KIND_OPTION, i) for i, t in enumerate(tc)])
     assert got == want
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from spymaster.errors import OrderingError
 from spymaster.events import EMPTY_BOOKS, EMPTY_OPTIONS, EMPTY_TRADES, KIND_BOOK, KIND_OPTION, KIND_TRADE, EventBatch
 
+_END = 2**63 - 1  # horizon of an exhausted stream: everything buffered is final
 _EMPTY = {KIND_TRADE: EMPTY_TRADES, KIND_BOOK: EMPTY_BOOKS, KIND_OPTION: EMPTY_OPTIONS}
 
 
@@ -109,19 +110,20 @@ class _Buffer:
         self.last_ts = int(ts[-1])
 
     @property
-    def horizon(self) -> float:
+    def horizon(self) -> int:
+        """Last buffered ts_recv (exact int ns); ``_END`` once the stream is exhausted."""
         if self.done:
-            return float("inf")
-        return float(self.buf["ts_recv"][-1]) if self.buf.shape[0] else float("-inf")
+            return _END
+        return int(self.buf["ts_recv"][-1])
 
-    def take(self, horizon: float, inclusive: bool) -> np.ndarray:
+    def take(self, horizon: int, inclusive: bool) -> np.ndarray:
         """Pop the buffered prefix with ts_recv < horizon (≤ horizon if ``inclusive``)."""
         if self.buf.shape[0] == 0:
             return self.buf
-        if horizon == float("inf"):
+        if horizon == _END:
             n = self.buf.shape[0]
         else:
-            n = int(np.searchsorted(self.buf["ts_recv"], int(horizon), side="right" if inclusive else "left"))
+            n = int(np.searchsorted(self.buf["ts_recv"], horizon, side="right" if inclusive else "left"))
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
