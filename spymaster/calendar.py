@@ -11,9 +11,14 @@ the part inside the weekly Globex closure (Friday 17:00 ET to Sunday 18:00 ET).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
+import importlib.metadata
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from spymaster.errors import CalendarError
@@ -27,15 +32,88 @@ DAY_NS = 86_400 * NS
 
 @functools.lru_cache(maxsize=1)
 def _xnys():
+    """The exchange-calendars XNYS calendar (importing and building it costs ~0.7 s)."""
     import warnings
 
-    import exchange_calendars as xcals  # imported lazily: ~0.5 s
+    import exchange_calendars as xcals
 
     with warnings.catch_warnings():
         # exchange-calendars 4.x trips a pandas-3 deprecation warning while building the calendar
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
         return xcals.get_calendar("XNYS")
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """XNYS sessions as sorted ordinals with their open / close instants (ns)."""
+
+    days: tuple[int, ...]     # date.toordinal() of every session, ascending
+    opens: tuple[int, ...]
+    closes: tuple[int, ...]
+    first: int                # calendar bounds (ordinals, inclusive)
+    last: int
+
+    def index(self, day: dt.date) -> int:
+        """Position of ``day`` if it is a session, else -(insertion point) - 1."""
+        o = day.toordinal()
+        if not self.first <= o <= self.last:
+            raise CalendarError(f"{day} is outside the XNYS calendar range "
+                                f"({dt.date.fromordinal(self.first)}..{dt.date.fromordinal(self.last)})")
+        i = bisect.bisect_left(self.days, o)
+        return i if i < len(self.days) and self.days[i] == o else -i - 1
+
+
+def _cache_path() -> Path | None:
+    """Where the schedule built from exchange-calendars is kept (per library version)."""
+    try:
+        version = importlib.metadata.version("exchange-calendars")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    root = os.environ.get("SPYMASTER_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "spymaster")
+    return Path(root) / f"xnys-schedule-{version}.json"
+
+
+def _build_schedule() -> _Schedule:
+    cal = _xnys()
+    days = [d.date().toordinal() for d in cal.sessions]
+    opens = [to_ns(x.to_pydatetime()) for x in cal.opens]
+    closes = [to_ns(x.to_pydatetime()) for x in cal.closes]
+    return _Schedule(tuple(days), tuple(opens), tuple(closes), cal.first_session.date().toordinal(),
+                     cal.last_session.date().toordinal())
+
+
+@functools.lru_cache(maxsize=1)
+def _schedule() -> _Schedule:
+    """The XNYS schedule, from a JSON cache of the library's own output when one is fresh.
+
+    exchange-calendars is the only source of sessions, holidays and early closes; the cache
+    (``$SPYMASTER_CACHE_DIR`` or ``~/.cache/spymaster``, keyed by the library's version and
+    rebuilt once today's date passes half of the remaining range) only saves every process the
+    ~0.7 s of importing and building it. Unwritable cache locations are ignored.
+    """
+    path = _cache_path()
+    today = dt.date.today().toordinal()
+    if path is not None and path.exists():
+        try:
+            raw = json.loads(path.read_text())
+            sched = _Schedule(tuple(raw["days"]), tuple(raw["opens"]), tuple(raw["closes"]), raw["first"], raw["last"])
+            if len(sched.days) == len(sched.opens) == len(sched.closes) and today < sched.last - 180:
+                return sched
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    sched = _build_schedule()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"days": sched.days, "opens": sched.opens, "closes": sched.closes,
+                                       "first": sched.first, "last": sched.last}))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return sched
 
 
 def to_ns(t: dt.datetime) -> int:
@@ -71,23 +149,19 @@ def parse_date(value: str | dt.date) -> dt.date:
 
 
 def is_trading_day(day: dt.date) -> bool:
-    cal = _xnys()
-    try:
-        return bool(cal.is_session(day.isoformat()))
-    except Exception as exc:  # outside the calendar's bounds
-        raise CalendarError(f"{day} is outside the XNYS calendar range: {exc}") from None
+    return _schedule().index(day) >= 0
 
 
 def trading_days(start: dt.date, end: dt.date) -> list[dt.date]:
     """XNYS trading days in [start, end]."""
     if end < start:
         return []
-    cal = _xnys()
-    try:
-        sessions = cal.sessions_in_range(start.isoformat(), end.isoformat())
-    except Exception as exc:
-        raise CalendarError(f"{start}..{end} is outside the XNYS calendar range: {exc}") from None
-    return [s.date() for s in sessions]
+    sched = _schedule()
+    sched.index(start)
+    sched.index(end)
+    lo = bisect.bisect_left(sched.days, start.toordinal())
+    hi = bisect.bisect_right(sched.days, end.toordinal())
+    return [dt.date.fromordinal(o) for o in sched.days[lo:hi]]
 
 
 def holiday_reason(day: dt.date) -> str | None:
@@ -154,10 +228,12 @@ def session_for(day: str | dt.date, *, premarket_start: str = "04:00", opening_r
     reason = holiday_reason(day)
     if reason is not None:
         raise CalendarError(f"{day} is not an XNYS trading day ({reason})")
-    cal = _xnys()
-    prev = cal.previous_session(day.isoformat()).date()
-    open_ns = to_ns(cal.session_open(day.isoformat()).to_pydatetime())
-    close_ns = to_ns(cal.session_close(day.isoformat()).to_pydatetime())
+    sched = _schedule()
+    i = sched.index(day)
+    if i == 0:
+        raise CalendarError(f"{day} is the first session of the XNYS calendar range: no previous trading day")
+    prev = dt.date.fromordinal(sched.days[i - 1])
+    open_ns, close_ns = sched.opens[i], sched.closes[i]
     regular_close = et_ns(day, 16, 0)
     ph, pm = (int(x) for x in premarket_start.split(":"))
     return Session(

@@ -54,3 +54,29 @@ def test_dst_is_respected():
 def test_trading_days_excludes_weekends_and_holidays():
     days = trading_days(dt.date(2025, 12, 22), dt.date(2025, 12, 28))
     assert days == [dt.date(2025, 12, 22), dt.date(2025, 12, 23), dt.date(2025, 12, 24), dt.date(2025, 12, 26)]
+
+
+def test_cached_schedule_is_the_exchange_calendars_schedule(tmp_path, monkeypatch):
+    import spymaster.calendar as cal
+
+    monkeypatch.setenv("SPYMASTER_CACHE_DIR", str(tmp_path))
+    cal._schedule.cache_clear()
+    try:
+        built = cal._schedule()                   # builds from the library and writes the cache
+        assert list(tmp_path.glob("xnys-schedule-*.json"))
+        cal._schedule.cache_clear()
+        cached = cal._schedule()                  # read back from the cache
+        assert cached == built
+        xnys = cal._xnys()
+        for day in ("2025-11-28", "2025-12-24", "2026-07-02", "2024-03-28"):
+            i = cached.index(dt.date.fromisoformat(day))
+            assert cached.opens[i] == cal.to_ns(xnys.session_open(day).to_pydatetime())
+            assert cached.closes[i] == cal.to_ns(xnys.session_close(day).to_pydatetime())
+        assert len(cached.days) == len(xnys.sessions)
+    finally:
+        cal._schedule.cache_clear()
+
+
+def test_dates_outside_the_calendar_range_are_refused():
+    with pytest.raises(CalendarError, match="outside the XNYS calendar range"):
+        session_for("1990-01-02")

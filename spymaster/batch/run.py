@@ -164,14 +164,17 @@ def run_serial(tasks: Sequence[DateTask], fn: Callable[[DateTask], DateResult] =
 
 
 def _warm() -> None:
-    """What every replay needs first: the package's heavy imports and the exchange calendar."""
+    """What every replay needs first: the package's heavy imports, the exchange calendar and the
+    replay kernels loaded from numba's disk cache (so the first date runs as fast as the others)."""
     import importlib
 
-    from spymaster.calendar import _xnys
+    from spymaster.calendar import session_for
+    from spymaster.replay.warmup import warm_kernels
 
-    for name in ("spymaster.pipeline", "spymaster.sources.session"):  # databento, pyarrow, the engines
+    for name in ("spymaster.pipeline", "spymaster.sources.session"):  # pyarrow, the engines
         importlib.import_module(name)
-    _xnys()
+    session_for("2025-12-17")
+    warm_kernels()
 
 
 def _worker_main(conn, fn: Callable[[DateTask], DateResult], warm: bool) -> None:
@@ -187,6 +190,10 @@ def _worker_main(conn, fn: Callable[[DateTask], DateResult], warm: bool) -> None
             _warm()
         except Exception:  # the first task reports whatever is wrong, with its date
             pass
+    try:
+        conn.send(_READY)
+    except (OSError, BrokenPipeError):
+        return
     while True:
         try:
             task = conn.recv()
@@ -201,12 +208,16 @@ def _worker_main(conn, fn: Callable[[DateTask], DateResult], warm: bool) -> None
         conn.send(result)
 
 
+_READY = "spymaster-worker-ready"  # a worker's first message: warmed up, waiting for dates
+
+
 @dataclass
 class _Worker:
     process: Any
     conn: Any
     task: DateTask | None = None
     used: bool = False            # has replayed a date (else it may still be warming up)
+    ready: bool = False           # has sent _READY
 
 
 class LocalPool:
@@ -239,6 +250,24 @@ class LocalPool:
         while len(self._idle) < want:
             self._idle.append(self._spawn())
         return self
+
+    def wait_ready(self, timeout: float = 120.0) -> int:
+        """Block until the started workers have warmed up (or ``timeout`` s); returns how many are ready.
+
+        A worker that died meanwhile is left for :meth:`run`, which fails its date and replaces it.
+        """
+        deadline = time.monotonic() + timeout
+        for w in self._idle:
+            while not w.ready and w.process.is_alive():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    if w.conn.poll(min(left, 0.5)):
+                        w.ready = w.conn.recv() == _READY
+                except (EOFError, OSError):
+                    break
+        return sum(w.ready for w in self._idle)
 
     def run(self, tasks: Sequence[DateTask], on_result: OnResult | None = None) -> list[DateResult]:
         from multiprocessing.connection import wait
@@ -284,6 +313,9 @@ class LocalPool:
                         got = None
                     if got is None and w.process.is_alive():
                         continue          # EOF seen before the process is reaped: wait for its sentinel
+                    if got == _READY:
+                        w.ready = True    # warm-up finished while it already held its first date
+                        continue
                     busy.remove(w)
                     if got is not None:
                         finish(got)
@@ -517,6 +549,12 @@ def _run_batch(config: Config, lake, *, start, end, dates, force, workers, sched
         if on_result is not None:
             on_result(r)
 
+    # the run phase starts with warm executors: in-process, load the kernels now; local workers
+    # warm up in parallel with the planning above and are waited for here
+    if tasks and scheduler is None and pool is None and workers <= 1 and fn is run_date:
+        _warm()
+    elif tasks and pool is not None:
+        pool.wait_ready()
     t0 = time.perf_counter()
     results = execute(tasks, workers=workers, scheduler=scheduler, fn=fn, on_result=seen, pool=pool)
     report = BatchReport(plans, results, time.perf_counter() - t0)
