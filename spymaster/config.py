@@ -150,6 +150,7 @@ class LabelConfig:
 class IOConfig:
     lake: str = param("data/lake", "path", "lake root (Bronze inputs, Gold outputs)")
     chunk_records: int = param(100_000, "records", "records decoded per chunk (bounded memory)", min=1)
+    prefetch_batches: int = param(2, "batches", "merged batches a reader thread decodes ahead of the engine (0 = no reader thread)", min=0, max=64)
 
 
 @dataclass(frozen=True)

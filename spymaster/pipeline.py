@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -100,7 +102,7 @@ class Pipeline:
         inputs = open_session(self.lake, day, self.config)
         engine = ReplayEngine(self.config, session)
         n_events = 0
-        for batch in self.batches(inputs, batch_size):
+        for batch in self.batches(inputs, batch_size, prefetch=self.config.io.prefetch_batches):
             engine.feed(batch)
             n_events += len(batch)
             if progress is not None:
@@ -111,9 +113,12 @@ class Pipeline:
         return table, metadata, n_events
 
     @staticmethod
-    def batches(inputs, batch_size: int | None = None):
+    def batches(inputs, batch_size: int | None = None, prefetch: int = 0):
+        """The merged event stream of ``inputs``; ``prefetch`` > 0 decodes and merges that many
+        batches ahead on a reader thread (decompression and the kernels release the GIL)."""
         specs = [StreamSpec(s.kind, s.name, s.chunks) for s in inputs.streams()]
-        for batch in merge(specs):
+        stream = merge(specs) if prefetch <= 0 else read_ahead(merge(specs), prefetch)
+        for batch in stream:
             if batch_size is None:
                 yield batch
             else:
@@ -134,6 +139,56 @@ class Pipeline:
             "touches": st.touches,
             "labels_incomplete": st.labels_incomplete,
         }
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def read_ahead(iterator: Iterator, depth: int) -> Iterator:
+    """Iterate ``iterator`` on a background thread, ``depth`` items ahead of the consumer.
+
+    Items arrive in the same order; an exception in the producer is re-raised in the consumer;
+    a consumer that stops early stops the producer (its thread ends at its next item).
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(_Failure(exc))
+
+    thread = threading.Thread(target=produce, name="spymaster-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 def replay_events(config: Config, date, batches: list[EventBatch] | EventBatch) -> pa.Table:

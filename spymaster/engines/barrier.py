@@ -49,7 +49,7 @@ def level_es_units(levels_axis: np.ndarray, es_spy_ratio: float) -> np.ndarray:
     return np.round(np.asarray(levels_axis, dtype=np.float64) * es_spy_ratio * PRICE_SCALE).astype(np.int64)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _mean_sums(c_ts, c_bsum, c_asum, c_cumb, c_cuma, k_first, k_last, a, t, max_sum):
     """Time-weighted means over [max(a, first state), t) of the bid and ask Σ10 sizes.
 
@@ -88,7 +88,7 @@ def _mean_sums(c_ts, c_bsum, c_asum, c_cumb, c_cuma, k_first, k_last, a, t, max_
 _HIST_MAX_TICKS = 1 << 16
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _zone_flows(levels_es, direction, zone, tick, j0, j1, e_side, e_px, e_add, e_can, e_fill, use_hist,
                 o_add, o_can, o_fill):
     """Σ added / canceled / filled of entries j0..j1-1 on each level's defending side in its zone.
@@ -167,7 +167,7 @@ def _zone_flows(levels_es, direction, zone, tick, j0, j1, e_side, e_px, e_add, e
         o_fill[i] = filled
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _barrier_kernel(levels_es, direction, t, zone, tick, win_ns, base_ns, max_sum, use_hist,
                     c_ts, c_bsum, c_asum, c_cumb, c_cuma, c_bpx, c_apx, c_bsz, c_asz,
                     e_ts, e_side, e_px, e_add, e_can, e_fill,

@@ -32,7 +32,7 @@ import numpy as np
 NO_TS = np.int64(-(2**62))  # "never traded": far enough below any ts that ts − W cannot reach it
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def parity_update(ts: int, slot: int, window_ns: int, s_strike, s_call_px, s_call_ts, s_put_px, s_put_ts,
                   q_val, q_slot, qs) -> int:
     """Bring the sorted qualifying list up to date after a trade at strike ``slot`` at ``ts`` (its
@@ -84,7 +84,7 @@ def parity_update(ts: int, slot: int, window_ns: int, s_strike, s_call_px, s_cal
     return k
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def median_sorted(vals, n: int) -> float:
     """Median of the ascending ``vals[:n]`` (mean of the two middle values for even n); NaN if n == 0."""
     if n <= 0:
@@ -95,7 +95,7 @@ def median_sorted(vals, n: int) -> float:
     return 0.5 * (vals[h - 1] + vals[h])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def ewma_update(basis: float, last_obs_ts: int, obs: float, ts: int, tau_s: float) -> float:
     """New basis after observation ``obs`` at ``ts`` (NaN ``basis`` = no observation yet → ``obs``)."""
     if basis != basis:
@@ -105,7 +105,7 @@ def ewma_update(basis: float, last_obs_ts: int, obs: float, ts: int, tau_s: floa
     return basis + alpha * (obs - basis)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def observation(px_es: float, q_val, nq: int, min_strikes: int) -> float:
     """One basis observation ``px_es − median(S_K)``, or NaN if fewer than ``min_strikes`` strikes
     qualify (or none) or ``px_es`` is unknown (NaN)."""

@@ -77,7 +77,7 @@ IP_WINDOW_NS, IP_MIN_STRIKES, IP_EXPIRY_NS = range(3)
 
 
 # ====================================================================================== apply
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _slot_for(strike, sf, si, ist):
     """The strike slot of ``strike`` (linear search; a new slot if unseen). Called once per contract."""
     n = ist[IS_N_SLOTS]
@@ -89,7 +89,7 @@ def _slot_for(strike, sf, si, ist):
     return n
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _apply_kernel(kind, pos, ts, lo, hi, tr_price, o_contract, o_strike, o_is_call, o_price, o_size,
                   o_side, o_tick, fp, ip, cf, ci, sf, si, fs, ist, q_val, q_slot, qs):
     """Apply events lo..hi-1; return the index reached (< hi when a contract index exceeds the
@@ -183,7 +183,7 @@ def _apply_kernel(kind, pos, ts, lo, hi, tr_price, o_contract, o_strike, o_is_ca
 
 
 # ====================================================================================== queries
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _prep(cf, ci, n, T, r, default_iv, use_q):
     """Pack the contracts that matter (traded, weight != 0; weight = q if ``use_q`` else volume),
     calls first: returns (n_call, m, pack, slot) with pack rows
@@ -225,7 +225,7 @@ def _prep(cf, ci, n, T, r, default_iv, use_q):
     return n_call, m, pack, slot
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _phi_term(lnS, pack, j):
     """wa_j · exp(−d1²/2) (= weight·γ·S); exactly 0 when the exponential underflows."""
     d1 = (lnS + pack[P_OFF, j]) * pack[P_INV_SD, j]
@@ -235,7 +235,7 @@ def _phi_term(lnS, pack, j):
     return pack[P_WA, j] * math.exp(-0.5 * d1sq)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _dealer_parts(S, n_call, m, pack, mult):
     """(call part, put part) of Γ(S) = −mult·Σ q·γ(S) (dealer shares per SPY $1); 0 for S <= 0."""
     if not S > 0.0:
@@ -250,7 +250,7 @@ def _dealer_parts(S, n_call, m, pack, mult):
     return -mult * (cs / S), -mult * (ps / S)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _profile_kernel(S_arr, cf, ci, n, T, r, default_iv, mult, out_call, out_put, out_total):
     n_call, m, pack, slot = _prep(cf, ci, n, T, r, default_iv, True)
     for i in range(S_arr.shape[0]):
@@ -260,7 +260,7 @@ def _profile_kernel(S_arr, cf, ci, n, T, r, default_iv, mult, out_call, out_put,
         out_total[i] = a + b
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _features_kernel(levels, basis, cf, ci, n, T, r, default_iv, mult, threshold,
                      out_call, out_put, out_total, out_effect):
     n_call, m, pack, slot = _prep(cf, ci, n, T, r, default_iv, True)
@@ -278,7 +278,7 @@ def _features_kernel(levels, basis, cf, ci, n, T, r, default_iv, mult, threshold
             out_effect[i] = F_NEUTRAL
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def argmax_lowest(values, keys, mask) -> int:
     """Index of the largest strictly positive ``values[i]`` with ``mask[i]``, the lowest ``keys[i]``
     on ties; −1 if none."""
@@ -291,7 +291,7 @@ def argmax_lowest(values, keys, mask) -> int:
     return best
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _concentrations(S, cf, ci, n, n_slots, T, r, default_iv, mult):
     """Per strike slot: (call, put) gamma concentration mult·Σ volume·γ(S) (shares per $1)."""
     n_call, m, pack, slot = _prep(cf, ci, n, T, r, default_iv, False)
@@ -310,7 +310,7 @@ def _concentrations(S, cf, ci, n, n_slots, T, r, default_iv, mult):
     return cc, pc
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _prof_at(i, k_lo, step, prof, known, n_call, m, pack, mult):
     if not known[i]:
         a, b = _dealer_parts((k_lo + i) * step, n_call, m, pack, mult)
@@ -319,7 +319,7 @@ def _prof_at(i, k_lo, step, prof, known, n_call, m, pack, mult):
     return prof[i]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _interp(i, j, k_lo, step, gi, gj):
     """Linear root between grid points i < j with values gi, gj of opposite signs."""
     xi = (k_lo + i) * step
@@ -327,7 +327,7 @@ def _interp(i, j, k_lo, step, gi, gj):
     return xi + (xj - xi) * gi / (gi - gj)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def flip_search(k_lo, n, step, s_now, prof, known, n_call, m, pack, mult) -> float:
     """GAMMA_FLIP on the grid x_i = (k_lo + i)·step, i < n: drop points where Γ == 0, a root is a
     sign change between consecutive remaining points (linear interpolation), return the root
@@ -393,7 +393,7 @@ def flip_search(k_lo, n, step, s_now, prof, known, n_call, m, pack, mult) -> flo
     return root
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _levels_kernel(S_now, cf, ci, n, sf, si, n_slots, T, r, default_iv, mult, wall_min_volume, k_lo, n_grid, step):
     """(call wall slot or −1, put wall slot or −1, GAMMA_FLIP SPY $ or NaN) at spot ``S_now``."""
     cc, pc = _concentrations(S_now, cf, ci, n, n_slots, T, r, default_iv, mult)
@@ -418,7 +418,7 @@ def _levels_kernel(S_now, cf, ci, n, sf, si, n_slots, T, r, default_iv, mult, wa
     return cw, pw, flip
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _volume_near_kernel(levels, basis, band, sf, si, n_slots, out):
     for i in range(levels.shape[0]):
         tot = 0

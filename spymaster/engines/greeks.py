@@ -38,7 +38,7 @@ IV_MAXITER = 200
 
 
 # ---------------------------------------------------------------------------------- time
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def year_fraction(expiry_ns: int, ts_ns: int, min_t_seconds: float) -> float:
     """Years from ``ts_ns`` to ``expiry_ns`` (int ns), floored at ``min_t_seconds`` seconds."""
     secs = (expiry_ns - ts_ns) / 1e9
@@ -48,18 +48,18 @@ def year_fraction(expiry_ns: int, ts_ns: int, min_t_seconds: float) -> float:
 
 
 # ---------------------------------------------------------------------------------- scalars
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def norm_cdf(x: float) -> float:
     """Standard normal CDF, accurate to ~1e-16 relative in both tails."""
     return 0.5 * math.erfc(-x / _SQRT2)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def norm_pdf(x: float) -> float:
     return _INV_SQRT2PI * math.exp(-0.5 * x * x)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def d1_d2(S: float, K: float, T: float, sigma: float, r: float):
     """(d1, d2, σ√T)."""
     sd = sigma * math.sqrt(T)
@@ -67,7 +67,7 @@ def d1_d2(S: float, K: float, T: float, sigma: float, r: float):
     return d1, d1 - sd, sd
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bs_price(S: float, K: float, T: float, sigma: float, r: float, is_call: bool) -> float:
     """Black–Scholes price (SPY $ per share)."""
     d1, d2, _ = d1_d2(S, K, T, sigma, r)
@@ -77,7 +77,7 @@ def bs_price(S: float, K: float, T: float, sigma: float, r: float, is_call: bool
     return disc * norm_cdf(-d2) - S * norm_cdf(-d1)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bs_delta(S: float, K: float, T: float, sigma: float, r: float, is_call: bool) -> float:
     """∂price/∂S (per share): N(d1) for a call, −N(−d1) for a put."""
     d1, _, _ = d1_d2(S, K, T, sigma, r)
@@ -86,21 +86,21 @@ def bs_delta(S: float, K: float, T: float, sigma: float, r: float, is_call: bool
     return -norm_cdf(-d1)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bs_gamma(S: float, K: float, T: float, sigma: float, r: float) -> float:
     """∂²price/∂S² (1/$ per share), the same for calls and puts."""
     d1, _, sd = d1_d2(S, K, T, sigma, r)
     return norm_pdf(d1) / (S * sd)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bs_vega(S: float, K: float, T: float, sigma: float, r: float) -> float:
     """∂price/∂σ ($ per unit of σ), the same for calls and puts."""
     d1, _, _ = d1_d2(S, K, T, sigma, r)
     return S * norm_pdf(d1) * math.sqrt(T)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _price_vega(S: float, K: float, T: float, sigma: float, r: float, is_call: bool):
     sqt = math.sqrt(T)
     sd = sigma * sqt
@@ -114,7 +114,7 @@ def _price_vega(S: float, K: float, T: float, sigma: float, r: float, is_call: b
     return p, S * norm_pdf(d1) * sqt
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def implied_vol(price: float, S: float, K: float, T: float, r: float, is_call: bool,
                 lo: float, hi: float) -> float:
     """Implied volatility of ``price`` on [lo, hi]; NaN when the root is not bracketed.
@@ -127,7 +127,7 @@ def implied_vol(price: float, S: float, K: float, T: float, r: float, is_call: b
     return implied_vol_from(price, S, K, T, r, is_call, lo, hi, np.nan)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _log_otm(lnSK: float, S: float, disc: float, sqt: float, T: float, sigma: float, r: float,
              otm_call: bool, ln_p: float):
     """h(σ) = ln(price of the out-of-the-money side at σ) − ln_p and dh/dσ = vega / price, from the
@@ -144,7 +144,7 @@ def _log_otm(lnSK: float, S: float, disc: float, sqt: float, T: float, sigma: fl
     return math.log(p) - ln_p, S * norm_pdf(d1) * sqt / p
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def implied_vol_from(price: float, S: float, K: float, T: float, r: float, is_call: bool,
                      lo: float, hi: float, guess: float) -> float:
     """:func:`implied_vol` started from ``guess`` (e.g. the contract's previous IV; NaN or outside
@@ -234,31 +234,31 @@ def implied_vol_from(price: float, S: float, K: float, T: float, r: float, is_ca
 
 
 # ---------------------------------------------------------------------------------- arrays
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _price_loop(S, K, T, sigma, r, is_call, out):
     for i in range(out.shape[0]):
         out[i] = bs_price(S[i], K[i], T[i], sigma[i], r[i], is_call[i])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _delta_loop(S, K, T, sigma, r, is_call, out):
     for i in range(out.shape[0]):
         out[i] = bs_delta(S[i], K[i], T[i], sigma[i], r[i], is_call[i])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _gamma_loop(S, K, T, sigma, r, out):
     for i in range(out.shape[0]):
         out[i] = bs_gamma(S[i], K[i], T[i], sigma[i], r[i])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _vega_loop(S, K, T, sigma, r, out):
     for i in range(out.shape[0]):
         out[i] = bs_vega(S[i], K[i], T[i], sigma[i], r[i])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _iv_loop(price, S, K, T, r, is_call, lo, hi, out):
     for i in range(out.shape[0]):
         out[i] = implied_vol(price[i], S[i], K[i], T[i], r[i], is_call[i], lo, hi)

@@ -40,7 +40,7 @@ FEATURES = ("tape_imbalance", "tape_buy_vol", "tape_sell_vol", "tape_velocity", 
             "tape_sweep_direction", "tape_sweep_notional")
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _tape_kernel(ts, price, size, side, levels, t, win_ns, vel_ns, vel_s, look_ns, gap_ns,
                  band, ratio, min_notional, mult,
                  o_imb, o_buy, o_sell, o_vel, o_det, o_dir, o_not):

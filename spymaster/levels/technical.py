@@ -44,7 +44,7 @@ class SmaLevels:
         return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _vwap_kernel(kind, pos, lo, hi, ts, price, size, t_open, t_close, acc):  # pragma: no cover
     for i in range(lo, hi):
         if kind[i] != KIND_TRADE:

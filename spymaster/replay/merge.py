@@ -37,7 +37,7 @@ class StreamSpec:
     chunks: Callable[[], Iterable[np.ndarray]]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _interleave(ts_a, ts_b, ts_c, kind_out, pos_out, ts_out):  # pragma: no cover - compiled
     """Merge three ts-sorted arrays (priority a < b < c on ties) into kind/pos/ts."""
     na, nb, nc = ts_a.shape[0], ts_b.shape[0], ts_c.shape[0]

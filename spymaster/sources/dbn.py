@@ -328,7 +328,7 @@ def _fill(reader: Any, buf: np.ndarray, path: Path, index: int) -> int:
     return got
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _first_bad_record(length, rtype, want_length, rt_a, rt_b):  # pragma: no cover - compiled
     """Index of the first record whose length / rtype is not the schema's, or -1 (one pass, no temporaries)."""
     for i in range(length.shape[0]):
@@ -337,7 +337,7 @@ def _first_bad_record(length, rtype, want_length, rt_a, rt_b):  # pragma: no cov
     return -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _first_backwards(ts, prev):  # pragma: no cover - compiled
     """Index of the first ts below its predecessor (``prev`` precedes ts[0]), or -1."""
     last = prev

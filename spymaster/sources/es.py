@@ -180,7 +180,7 @@ def choose_contract(session: Session, candidates: Sequence[EsCandidate], *, roll
 
 
 # ---------------------------------------------------------------------------------------- streams
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _select(iid, price, ids, check_price, mask):  # pragma: no cover - compiled
     """mask[i] = record i is one of ``ids`` (sorted) with a defined price; returns (n other, n undef)."""
     n_other = 0

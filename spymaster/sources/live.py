@@ -148,7 +148,7 @@ class KeyRedactor(logging.Filter):
 
 
 # ---------------------------------------------------------------------------------------- parsing
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _walk(buf, offs, rtypes):  # pragma: no cover - compiled
     """Record boundaries of back-to-back DBN records: (count, bytes consumed, first bad offset or -1)."""
     n = buf.shape[0]
@@ -167,7 +167,7 @@ def _walk(buf, offs, rtypes):  # pragma: no cover - compiled
     return k, pos, -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _whole_prefix(buf, error_rtype):  # pragma: no cover - compiled
     """(bytes of whole records at the start of ``buf``, any record of ``error_rtype``, bad offset or -1)."""
     n = buf.shape[0]
@@ -185,7 +185,7 @@ def _whole_prefix(buf, error_rtype):  # pragma: no cover - compiled
     return pos, err, -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _gather_bytes(buf, offs, size, out):  # pragma: no cover - compiled
     for i in range(offs.shape[0]):
         o = offs[i]
@@ -193,7 +193,7 @@ def _gather_bytes(buf, offs, size, out):  # pragma: no cover - compiled
             out[i, b] = buf[o + b]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _gather(words, offs, size, out):  # pragma: no cover - compiled
     """Copy the records at byte offsets ``offs`` (multiples of 8) of ``size`` bytes into ``out`` (words)."""
     w = size // 8

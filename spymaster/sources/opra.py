@@ -198,7 +198,7 @@ def load_definitions(files: Iterable[tuple[dt.date, DbnHeader]], session: Sessio
     return contracts, tables, stats
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _join(t_ts, t_dense, d_ts, d_dense, d_code, state, ptr, out):  # pragma: no cover - compiled
     """Latest definition (ts_recv <= trade's) per trade; ``state``/``ptr`` carry across chunks."""
     nd = d_ts.shape[0]

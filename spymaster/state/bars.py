@@ -22,7 +22,7 @@ _HAS, _BUCKET, _OPEN, _HIGH, _LOW, _CLOSE, _VOL, _COUNT = range(8)
 _OUT_COLS = 7  # bucket, open, high, low, close, volume, count
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _accumulate(kind, pos, lo, hi, key_ts, price, size, bucket_ns, st, out, n_out):  # pragma: no cover
     """Fold trade events lo..hi-1 into the open bar; emit finished bars into ``out``.
 

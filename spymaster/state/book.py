@@ -81,7 +81,7 @@ _SIDE_B = ord("B")
 _SIDE_A = ord("A")
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", nogil=True)
 def _side_entries(c_px, c_sz, k0, k1, is_bid, side_code, t, pt_px, pt_side, pt_vol, n_pt,
                   e_ts, e_side, e_px, e_sb, e_sa, e_v, e_add, e_can, e_fill, ne):
     """Append the change entries of one side of the committed pair (row k0 → row k1 of that
@@ -169,7 +169,7 @@ def _side_entries(c_px, c_sz, k0, k1, is_bid, side_code, t, pt_px, pt_side, pt_v
     return ne
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _book_apply(kind, pos, ts, bk_action, bk_flags, bk_iid, bk_bpx, bk_apx, bk_bsz, bk_asz,
                 tr_price, tr_size, tr_side, tr_iid, iid, lo, hi,
                 st, pend, pt_px, pt_side, pt_vol,

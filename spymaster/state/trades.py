@@ -39,7 +39,7 @@ _SIDE_B = ord("B")
 _SIDE_A = ord("A")
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _tape_append(kind, pos, ts, tr_price, tr_size, tr_side, tr_iid, iid, lo, hi,
                  b_ts, b_px, b_sz, b_side, n, last_ts):
     """Append the trades among events lo..hi-1; return (next event index, count, status, last_ts)."""

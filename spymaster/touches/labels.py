@@ -23,7 +23,7 @@ OUT_NONE, OUT_BREAK, OUT_BOUNCE = 0, 1, 2
 OUTCOME_NAMES = {OUT_NONE: "CHOP", OUT_BREAK: "BREAK", OUT_BOUNCE: "BOUNCE"}
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _label_kernel(kind, pos, lo, hi, ts, price, scale, n, t0, t1, lvl, d, spot, thr,
                   outcome, ex_max, ex_min, n_path, last_px):  # pragma: no cover
     for i in range(lo, hi):
