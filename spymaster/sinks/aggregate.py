@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import pyarrow.parquet as pq
 
 from spymaster.errors import OutputError
 from spymaster.logs import get_logger
-from spymaster.sinks.parquet import META_KEY, clean_stale_temporaries
+from spymaster.sinks.parquet import META_KEY, clean_stale_temporaries, publish, tmp_name
 
 log = get_logger("aggregate")
 
@@ -152,7 +151,7 @@ def aggregate(gold_dir: str | Path, out: str | Path | None = None, *,
     schema = ref.with_metadata({META_KEY: json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()})
     out.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    tmp = tmp_name(out)
     n_groups = 0
     try:
         with pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=True, write_statistics=True) as w:
@@ -163,14 +162,7 @@ def aggregate(gold_dir: str | Path, out: str | Path | None = None, *,
                         if rg.num_rows:
                             w.write_table(rg.replace_schema_metadata(None))
                             n_groups += 1
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-        dir_fd = os.open(out.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        publish(tmp, out)
     except OSError as exc:
         raise OutputError(f"cannot write: {exc}", path=out) from exc
     finally:

@@ -23,8 +23,21 @@ from spymaster.errors import OutputError
 META_KEY = b"spymaster"
 
 
-def _tmp_name(path: Path) -> Path:
+def tmp_name(path: Path) -> Path:
+    """The hidden temporary a write of ``path`` goes through (never matches ``*.parquet``)."""
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Make a fully written ``tmp`` the file ``path``: fsync it, rename it, fsync the directory."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def clean_stale_temporaries(path: Path) -> int:
@@ -49,17 +62,10 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict[str, Any] | 
             md = dict(table.schema.metadata or {})
             md[META_KEY] = json.dumps(metadata, sort_keys=True, separators=(",", ":")).encode()
             table = table.replace_schema_metadata(md)
-        tmp = _tmp_name(path)
+        tmp = tmp_name(path)
         pq.write_table(table, tmp, compression="zstd", use_dictionary=True, write_statistics=True,
                        row_group_size=64 * 1024)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        publish(tmp, path)
     except OSError as exc:
         raise OutputError(f"cannot write: {exc}", path=path) from exc
     return path
