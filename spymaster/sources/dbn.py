@@ -489,6 +489,29 @@ class OrderCheck:
         self.last_path = path
 
 
+def session_parts(header: "DbnHeader", count: int, start_ns: int, end_ns: int, order: OrderCheck,
+                  stats: "StreamStats") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(records, ts_recv)`` of each chunk of ``header``'s file inside (start_ns, end_ns].
+
+    Checks the ordering (``order`` carries it across chunks and files), counts records read and
+    filtered ``outside_session``, and leaves the file as soon as a chunk passes ``end_ns``.
+    """
+    index = 0
+    for raw in header.chunks(count):
+        ts = raw["ts_recv"].view(np.int64)
+        order.check(ts, header.path, index)
+        n = raw.shape[0]
+        index += n
+        stats.read += n
+        lo = int(np.searchsorted(ts, start_ns, side="right"))
+        hi = int(np.searchsorted(ts, end_ns, side="right"))
+        stats.add_filtered("outside_session", n - (hi - lo))
+        if hi > lo:
+            yield raw[lo:hi], ts[lo:hi]
+        if hi < n:
+            return
+
+
 # ---------------------------------------------------------------------------------------- counters
 @dataclass
 class StreamStats:

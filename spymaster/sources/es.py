@@ -27,7 +27,7 @@ from spymaster.errors import InstrumentError
 from spymaster.events import BOOK, TRADE, UNDEF_PRICE
 from spymaster.instruments import FutureContract, choose_by_roll_rule, es_expiration_from_symbol
 from spymaster.logs import get_logger
-from spymaster.sources.dbn import DbnHeader, OrderCheck, StreamStats, UNDEF_TIMESTAMP
+from spymaster.sources.dbn import DbnHeader, OrderCheck, StreamStats, UNDEF_TIMESTAMP, session_parts
 
 log = get_logger("sources.es")
 
@@ -227,32 +227,17 @@ def es_chunks(files: Iterable[tuple[dt.date, DbnHeader]], kind: str, session: Se
     for day, header in files:
         ids_arr = np.array(sorted(choice.ids_for(day)), dtype=np.int64)
         before = dict(stats.dropped)
-        index = 0
-        past_end = False
-        for raw in header.chunks(count):
-            ts = raw["ts_recv"].view(np.int64)
-            order.check(ts, header.path, index)
-            n = raw.shape[0]
-            index += n
-            stats.read += n
-            lo = int(np.searchsorted(ts, session.start_ns, side="right"))
-            hi = int(np.searchsorted(ts, session.end_ns, side="right"))
-            stats.add_filtered("outside_session", n - (hi - lo))
-            past_end = hi < n
-            if hi > lo:
-                part = raw[lo:hi]
-                mask = np.empty(hi - lo, dtype=np.bool_)
-                n_other, n_undef = _select(part["instrument_id"], part["price"], ids_arr, kind == "trades", mask)
-                stats.add_filtered("other_instrument", n_other)
-                stats.add_dropped("undef_price", n_undef)
-                n_inst = (hi - lo) - n_other - n_undef
-                if n_inst:
-                    out = part if n_inst == hi - lo else take_rows(part, mask)
-                    out = out.view(layout)
-                    stats.add_kept(out["ts_recv"])
-                    yield out
-            if past_end:
-                break
+        for part, _ts in session_parts(header, count, session.start_ns, session.end_ns, order, stats):
+            mask = np.empty(part.shape[0], dtype=np.bool_)
+            n_other, n_undef = _select(part["instrument_id"], part["price"], ids_arr, kind == "trades", mask)
+            stats.add_filtered("other_instrument", n_other)
+            stats.add_dropped("undef_price", n_undef)
+            n_inst = part.shape[0] - n_other - n_undef
+            if n_inst:
+                out = part if n_inst == part.shape[0] else take_rows(part, mask)
+                out = out.view(layout)
+                stats.add_kept(out["ts_recv"])
+                yield out
         _log_drops(header, stats.dropped, before)
     stats.complete = True
 

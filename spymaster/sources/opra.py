@@ -36,7 +36,7 @@ from spymaster.calendar import DAY_NS, Session
 from spymaster.events import OPTION, PRICE_SCALE, SIDE_ASK, SIDE_BID, UNDEF_PRICE
 from spymaster.instruments import parse_occ
 from spymaster.logs import get_logger
-from spymaster.sources.dbn import DbnHeader, OrderCheck, StreamStats
+from spymaster.sources.dbn import DbnHeader, OrderCheck, StreamStats, session_parts
 
 log = get_logger("sources.opra")
 
@@ -264,32 +264,19 @@ def _kept(files: Iterable[tuple[dt.date, DbnHeader]], tables: dict[dt.date, DefT
     for day, header in files:
         joiner = Joiner(tables[day])
         before = dict(stats.dropped)
-        index = 0
-        for raw in header.chunks(count):
-            ts = raw["ts_recv"].view(np.int64)
-            order.check(ts, header.path, index)
-            n = raw.shape[0]
-            index += n
-            stats.read += n
-            lo = int(np.searchsorted(ts, session.start_ns, side="right"))
-            hi = int(np.searchsorted(ts, session.end_ns, side="right"))
-            stats.add_filtered("outside_session", n - (hi - lo))
-            if hi > lo:
-                part = raw[lo:hi]
-                codes = joiner.codes(ts[lo:hi], part["instrument_id"])
-                stats.add_dropped("no_definition", int((codes == CODE_NO_DEF).sum()))
-                stats.add_dropped("definition_deleted", int((codes == CODE_DELETED).sum()))
-                stats.add_filtered("not_0dte", int((codes == CODE_OTHER).sum()))
-                good = codes >= 0
-                undef = good & (part["price"] == UNDEF_PRICE)
-                stats.add_dropped("undef_price", int(undef.sum()))
-                good &= ~undef
-                if good.any():
-                    kept = part[good]
-                    stats.add_kept(kept["ts_recv"].view(np.int64))
-                    yield kept, codes[good]
-            if hi < n:
-                break
+        for part, ts in session_parts(header, count, session.start_ns, session.end_ns, order, stats):
+            codes = joiner.codes(ts, part["instrument_id"])
+            stats.add_dropped("no_definition", int((codes == CODE_NO_DEF).sum()))
+            stats.add_dropped("definition_deleted", int((codes == CODE_DELETED).sum()))
+            stats.add_filtered("not_0dte", int((codes == CODE_OTHER).sum()))
+            good = codes >= 0
+            undef = good & (part["price"] == UNDEF_PRICE)
+            stats.add_dropped("undef_price", int(undef.sum()))
+            good &= ~undef
+            if good.any():
+                kept = part[good]
+                stats.add_kept(kept["ts_recv"].view(np.int64))
+                yield kept, codes[good]
         for reason, total in sorted(stats.dropped.items()):
             delta = total - before.get(reason, 0)
             if delta and log_drops:
