@@ -32,9 +32,8 @@ from spymaster.events import KIND_NAMES, EventBatch
 from spymaster.levels.options import OptionLevelSource
 from spymaster.levels.universe import LevelUniverse
 from spymaster.logs import get_logger
-from spymaster.state.bars import Bar, BarBuilder
-from spymaster.state.book import BookState
-from spymaster.state.trades import TradeTape
+from spymaster.state.bars import Bar
+from spymaster.state.market import MarketState
 from spymaster.levels.technical import VwapTracker
 from spymaster.touches.detect import TouchDetector
 from spymaster.touches.features import FeatureBuilder
@@ -68,14 +67,13 @@ class ReplayEngine:
         self.cfg = config
         self.session = session
         ratio = config.instrument.es_spy_ratio
-        self.tape = TradeTape(config)
-        self.book = BookState(config)
+        self.market = MarketState(config)
+        self.tape, self.book = self.market.tape, self.market.book
+        self.bars1, self.bars2 = self.market.bars1, self.market.bars2
         self.fuel = FuelEngine(config, session)
-        self.bars1 = BarBuilder(60, ratio=ratio)
-        self.bars2 = BarBuilder(120, ratio=ratio)
         self.vwap = VwapTracker(session, ratio)
         self.labels = LabelBook(config.labels.label_horizon_s, config.labels.label_threshold, ratio)
-        self.components = (self.tape, self.book, self.fuel, self.bars1, self.bars2, self.vwap, self.labels)
+        self.components = (*self.market.components, self.fuel, self.vwap, self.labels)
         self.detector = TouchDetector(config, session)
         self.option_levels = OptionLevelSource(self.fuel)
         self.levels = LevelUniverse(config, session, self.vwap, self.option_levels, wanted=self.detector.in_window)

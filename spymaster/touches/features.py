@@ -14,10 +14,10 @@ from spymaster.calendar import Session
 from spymaster.config import Config
 from spymaster.engines import score as sc
 from spymaster.engines.runway import runway
-from spymaster.events import PRICE_SCALE
 from spymaster.levels.base import LevelSet
 from spymaster.levels.options import option_levels_now
 from spymaster.state.bars import Bar
+from spymaster.state.market import PriceAxis
 from spymaster.touches.detect import Watch, monitored_arrays
 from spymaster.vocab import BARRIER_STATES, FUEL_EFFECTS, S_NONE, SWEEP_DIRECTIONS, UP
 
@@ -33,7 +33,7 @@ class FeatureBuilder:
         self.barrier_engine, self.tape_engine = barrier_engine, tape_engine
         self.option_source = option_source
         self.smoother = sc.ScoreSmoother(config.score.score_tau_s)
-        self.ratio = config.instrument.es_spy_ratio
+        self.axis = PriceAxis(config.instrument.es_spy_ratio)
         self.date = session.iso
         self.symbol = config.instrument.option_root
 
@@ -42,7 +42,7 @@ class FeatureBuilder:
             return []
         t = bar.end_ns
         prices, dirs = monitored_arrays(watches)
-        levels_es = np.round(prices * self.ratio * PRICE_SCALE).astype(np.int64)
+        levels_es = self.axis.to_es_nanos(prices)
         bf = self.barrier_engine.features(self.book, levels_es, dirs, t)
         tf = self.tape_engine.features(self.tape, prices, t)
         ff = self.fuel.features(prices, t)
