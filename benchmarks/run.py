@@ -96,6 +96,23 @@ def _config(lake: str):
     return Config().replace(**{"io.lake": lake})
 
 
+def output_digest(path: Path) -> str:
+    """sha256 of a Gold file with ``code_version`` blanked: equal before and after a code change
+    exactly when the table and every other metadata value are byte-identical."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path)
+    meta = json.loads(t.schema.metadata[b"spymaster"])
+    meta["code_version"] = ""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, t.schema.remove_metadata()) as w:
+        w.write_table(t.replace_schema_metadata(None))
+    return hashlib.sha256(sink.getvalue().to_pybytes() + json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def child_replay(lake: str) -> dict:
     from spymaster.pipeline import Pipeline
 
@@ -103,7 +120,8 @@ def child_replay(lake: str) -> dict:
     t0 = time.perf_counter()
     res = pipe.execute(DATE, force=True)
     secs = time.perf_counter() - t0
-    return {"seconds": secs, "events": res.events, "touches": res.table.num_rows, "rss_mb": _rss_mb()}
+    return {"seconds": secs, "events": res.events, "touches": res.table.num_rows, "rss_mb": _rss_mb(),
+            "digest": output_digest(res.path)}
 
 
 def child_engine(lake: str) -> dict:
@@ -325,6 +343,7 @@ def print_table(res: dict) -> None:
         ratio = f"{rep['seconds'] / dec['seconds']:.2f}x decode" if dec else ""
         print(f"  end to end                     {rep['seconds']:8.2f} s   {rep['events'] / rep['seconds'] / 1e6:.2f} M "
               f"events/s   {rep['touches']} touches   {ratio}   peak RSS {rep['rss_mb_max']:.0f} MB")
+        print(f"  output digest (table + metadata but code_version): {rep['digest']}")
     if dec and rep:
         print(f"  whole processes (start-up, imports, work): decode {dec['process_s']:.2f} s, "
               f"end to end {rep['process_s']:.2f} s ({rep['process_s'] / dec['process_s']:.2f}x)")

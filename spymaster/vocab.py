@@ -6,6 +6,8 @@ A code is the index of the name in its tuple.
 
 from __future__ import annotations
 
+import functools
+
 LEVEL_KINDS = ("PM_HIGH", "PM_LOW", "OR_HIGH", "OR_LOW", "SESSION_HIGH", "SESSION_LOW", "SMA_200", "SMA_400",
                "VWAP", "STRIKE", "CALL_WALL", "PUT_WALL", "GAMMA_FLIP", "ROUND")
 PRICE_KEYED_KINDS = ("STRIKE", "ROUND")      # level_id = KIND@PRICE (two decimals)
@@ -32,6 +34,7 @@ RUNWAY_QUALITIES = ("CLEAR", "OBSTRUCTED")
 OUTCOMES = ("BREAK", "BOUNCE", "CHOP")
 
 
+@functools.lru_cache(maxsize=65536)
 def level_id(kind: str, key_price: float | None = None) -> str:
     """``ROUND@680.00`` for price-keyed kinds (the key is the SPY strike / round price), else the kind."""
     if kind in PRICE_KEYED_KINDS:

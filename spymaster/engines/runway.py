@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from spymaster.config import RunwayConfig
 from spymaster.levels.base import LevelSet
-from spymaster.vocab import UP, WEAK_RUNWAY_KINDS
+from spymaster.vocab import UP
 
 EPS = 1e-9
 
@@ -24,14 +26,16 @@ def runway(level_price: float, touch_direction: int, signal: str, testable: Leve
     the nearest testable strong level at least ``runway_min_beyond`` beyond L that way; OBSTRUCTED if a
     testable STRIKE lies strictly between L and it or it is closer than ``runway_obstructed_distance``."""
     d = -touch_direction if signal == "REJECT" else touch_direction
-    beyond = [lv.price for lv in testable.levels if lv.kind not in WEAK_RUNWAY_KINDS
-              and d * (lv.price - level_price) >= cfg.runway_min_beyond - EPS]
+    prices = testable.prices
+    beyond = prices[testable.strong & (d * (prices - level_price) >= cfg.runway_min_beyond - EPS)]
     name = "UP" if d == UP else "DOWN"
-    if not beyond:
+    if beyond.size == 0:
         return Runway(name, None, None, "CLEAR")
-    nxt = min(beyond, key=lambda p: (abs(p - level_price), p))
+    gaps = np.abs(beyond - level_price)
+    nxt = float(beyond[np.lexsort((beyond, gaps))[0]])   # nearest; the lower price on ties
     dist = abs(nxt - level_price)
     lo, hi = min(level_price, nxt), max(level_price, nxt)
-    blocked = any(lv.kind == "STRIKE" and lo + EPS < lv.price < hi - EPS for lv in testable.levels)
+    strikes = prices[testable.strike]
+    blocked = bool(np.any((strikes > lo + EPS) & (strikes < hi - EPS)))
     quality = "OBSTRUCTED" if blocked or dist < cfg.runway_obstructed_distance - EPS else "CLEAR"
     return Runway(name, nxt, dist, quality)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spymaster.vocab import level_id as make_level_id
+from spymaster.vocab import WEAK_RUNWAY_KINDS, level_id as make_level_id
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class LevelSet:
     def __post_init__(self) -> None:
         self.levels = sorted(self.levels, key=lambda lv: lv.level_id)
         self.prices = np.array([lv.price for lv in self.levels], dtype=np.float64)
+        self.strong = np.array([lv.kind not in WEAK_RUNWAY_KINDS for lv in self.levels], dtype=bool)
+        self.strike = np.array([lv.kind == "STRIKE" for lv in self.levels], dtype=bool)
 
     def __len__(self) -> int:
         return len(self.levels)

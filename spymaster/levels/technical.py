@@ -25,15 +25,20 @@ class SmaLevels:
     def __init__(self, ratio: float) -> None:
         self.scale = PRICE_SCALE * ratio
         self.closes: deque[int] = deque(maxlen=max(self.PERIODS))
+        self._sums = {p: 0 for p in self.PERIODS}  # exact integer sums of the last p closes
 
     def on_bar(self, bar: Bar) -> None:
-        self.closes.append(bar.close_es)
+        closes = self.closes
+        for p in self.PERIODS:
+            if len(closes) >= p:
+                self._sums[p] -= closes[-p]
+            self._sums[p] += bar.close_es
+        closes.append(bar.close_es)
 
     def value(self, period: int) -> float | None:
         if len(self.closes) < period:
             return None
-        tail = list(self.closes)[-period:]
-        return sum(tail) / period / self.scale
+        return self._sums[period] / period / self.scale
 
     def values(self) -> list[Level]:
         out = []

@@ -58,9 +58,12 @@ class TouchDetector:
         prices = levels.prices
         o, lo, hi, c = bar.open, bar.low, bar.high, bar.close
         touched = (prices >= lo - band - EPS) & (prices <= hi + band + EPS)
+        gap = np.abs(prices - c)
+        near = (gap <= self.cfg.monitor_band + EPS) & (gap > EPS)
         out: list[Watch] = []
         now_touched: set[str] = set()
-        for k, lv in enumerate(levels.levels):
+        for k in np.flatnonzero(touched | near).tolist():
+            lv = levels.levels[k]
             d = 0
             if touched[k]:
                 now_touched.add(lv.level_id)
@@ -69,7 +72,7 @@ class TouchDetector:
                 emit = (self.cfg.touch_rearm == "every_bar" or self.prev_touched is None
                         or lv.level_id not in self.prev_touched)
                 out.append(Watch(lv, d, True, emit))
-            elif abs(lv.price - c) <= self.cfg.monitor_band + EPS and abs(lv.price - c) > EPS:
+            elif near[k]:
                 out.append(Watch(lv, UP if c < lv.price else DOWN, False, False))
         self.prev_touched = now_touched
         self.prev_close = c
