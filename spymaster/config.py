@@ -149,8 +149,8 @@ class LabelConfig:
 @dataclass(frozen=True)
 class IOConfig:
     lake: str = param("data/lake", "path", "lake root (Bronze inputs, Gold outputs)")
-    chunk_records: int = param(100_000, "records", "records decoded per chunk (bounded memory)", min=1)
-    prefetch_batches: int = param(2, "batches", "merged batches a reader thread decodes ahead of the engine (0 = no reader thread)", min=0, max=64)
+    chunk_records: int = param(25_000, "records", "records decoded per chunk (bounded memory)", min=1)
+    prefetch_batches: int = param(4, "batches", "merged batches a reader thread decodes ahead of the engine (0 = no reader thread)", min=0, max=64)
 
 
 @dataclass(frozen=True)
