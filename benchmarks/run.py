@@ -91,12 +91,13 @@ def child_decode(lake: str) -> dict:
     import databento as db  # noqa: F401  (its import is part of the process figure, not of "seconds")
 
     files = _files(lake)
+    count = _config(lake).io.chunk_records  # the same chunk size the replay's reader uses
     t0 = time.perf_counter()
     n = 0
     for f in files:
-        for arr in db.DBNStore.from_file(f).to_ndarray(count=100_000):
+        for arr in db.DBNStore.from_file(f).to_ndarray(count=count):
             n += arr.shape[0]
-    return {"seconds": time.perf_counter() - t0, "records": n, "rss_mb": _rss_mb()}
+    return {"seconds": time.perf_counter() - t0, "records": n, "count": count, "rss_mb": _rss_mb()}
 
 
 def _config(lake: str):
@@ -347,7 +348,7 @@ def print_table(res: dict) -> None:
         print(f"  numba compile, warm cache      {res['compile_warm_s']:8.2f} s")
     dec = res.get("decode")
     if dec:
-        print(f"  decode only                    {dec['seconds']:8.2f} s   {dec['records']:>10,} records "
+        print(f"  decode only (count={dec['count']:,})     {dec['seconds']:8.2f} s   {dec['records']:>10,} records "
               f"({dec['records'] / dec['seconds'] / 1e6:.2f} M rec/s)   peak RSS {dec['rss_mb_max']:.0f} MB")
     rep = res.get("replay")
     if rep:
