@@ -327,13 +327,86 @@ def _interp(i, j, k_lo, step, gi, gj):
     return xi + (xj - xi) * gi / (gi - gj)
 
 
+FLIP_BLOCKS = np.array([32, 8], np.int64)   # grid-point blocks the GAMMA_FLIP search tries to skip, largest first
+_SIGN_MARGIN = 1e-6     # relative margin of a sign proof (float rounding of Γ is ~1e-13 relative)
+
+
 @numba.njit(cache=True, nogil=True)
-def flip_search(k_lo, n, step, s_now, prof, known, n_call, m, pack, mult) -> float:
+def block_sign(p, q, k_lo, step, m, pack, mult) -> int:
+    """+1 / −1 if Γ is provably > 0 / < 0 — so nonzero, with that float sign — at every grid point
+    p..q (x = (k_lo + i)·step); 0 if not proven.
+
+    Each contract's term wa·exp(−d1²/2) has the sign of its weight (wa) and, as d1 is increasing
+    in ln S, its magnitude over [x_p, x_q] lies between its values at the two ends (the larger
+    end, or exp(0) = 1 when d1 = 0 falls inside). So with P / N the sums of the positive / negative
+    terms, P ≥ P_min and N ≤ N_max on the whole block, and Γ = −mult·(P − N)/S. The proof demands
+    a relative margin far above the float rounding of P − N (and of the bounds themselves), plus an
+    absolute one above what subnormal terms can contribute, so the computed Γ has the proven sign."""
+    x0 = (k_lo + p) * step
+    x1 = (k_lo + q) * step
+    if not (x0 > 0.0 and mult > 0.0 and m > 0):
+        return 0
+    l0 = math.log(x0)
+    l1 = math.log(x1)
+    p_min = 0.0
+    p_max = 0.0
+    n_min = 0.0
+    n_max = 0.0
+    w_abs = 0.0
+    for j in range(m):
+        inv_sd = pack[P_INV_SD, j]
+        d0 = (l0 + pack[P_OFF, j]) * inv_sd
+        d1 = (l1 + pack[P_OFF, j]) * inv_sd
+        e0 = math.exp(-0.5 * d0 * d0)
+        e1 = math.exp(-0.5 * d1 * d1)
+        lo = min(e0, e1)
+        hi = 1.0 if d0 <= 0.0 <= d1 else max(e0, e1)
+        wa = pack[P_WA, j]
+        if wa > 0.0:
+            p_min += wa * lo
+            p_max += wa * hi
+            w_abs += wa
+        else:
+            n_min -= wa * lo
+            n_max -= wa * hi
+            w_abs -= wa
+    margin = _SIGN_MARGIN * (p_max + n_max) + 1e-300 * w_abs
+    if p_min - n_max > margin:
+        return -1          # P > N everywhere: Γ < 0
+    if n_min - p_max > margin:
+        return 1
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _skip(i, direction, n, k_lo, step, prof, known, n_call, m, pack, mult, blocks) -> int:
+    """From a known nonzero point i, the farthest point reachable in ``direction`` (+1 / −1) over a
+    block proven to have Γ of prof[i]'s sign at every point (so no root inside), evaluated; i itself
+    when no block is proven."""
+    sgn = -1 if prof[i] < 0.0 else 1
+    for b in blocks:
+        if direction > 0:
+            lo, hi = i + 1, min(i + b, n - 1)
+        else:
+            lo, hi = max(i - b, 0), i - 1
+        if hi - lo < 1:
+            continue
+        if block_sign(lo, hi, k_lo, step, m, pack, mult) == sgn:
+            j = hi if direction > 0 else lo
+            _prof_at(j, k_lo, step, prof, known, n_call, m, pack, mult)
+            return j
+    return i
+
+
+@numba.njit(cache=True, nogil=True)
+def flip_search(k_lo, n, step, s_now, prof, known, n_call, m, pack, mult, blocks) -> float:
     """GAMMA_FLIP on the grid x_i = (k_lo + i)·step, i < n: drop points where Γ == 0, a root is a
     sign change between consecutive remaining points (linear interpolation), return the root
     nearest ``s_now`` (the lower on ties) or NaN. Γ is evaluated lazily (``known`` / ``prof``
     cache; pre-filled entries are used as given), searching outwards from ``s_now`` and stopping
-    once no farther root can be nearer."""
+    once no farther root can be nearer; runs of points that :func:`block_sign` proves to share the
+    current point's sign (so hold no root) are stepped over without evaluating them (``blocks``
+    = int64 array of the block lengths to try; empty = evaluate every point). The result is the same either way."""
     if n <= 1:
         return np.nan
     c = int(math.floor(s_now / step)) - k_lo
@@ -360,6 +433,10 @@ def flip_search(k_lo, n, step, s_now, prof, known, n_call, m, pack, mult) -> flo
     if b < n:
         i = b
         while (k_lo + i) * step - s_now < best:
+            k = _skip(i, 1, n, k_lo, step, prof, known, n_call, m, pack, mult, blocks)
+            if k != i:
+                i = k
+                continue
             j = i + 1
             while j < n and _prof_at(j, k_lo, step, prof, known, n_call, m, pack, mult) == 0.0:
                 j += 1
@@ -377,6 +454,10 @@ def flip_search(k_lo, n, step, s_now, prof, known, n_call, m, pack, mult) -> flo
     if a >= 0:
         i = a
         while s_now - (k_lo + i) * step <= best:
+            k = _skip(i, -1, n, k_lo, step, prof, known, n_call, m, pack, mult, blocks)
+            if k != i:
+                i = k
+                continue
             j = i - 1
             while j >= 0 and _prof_at(j, k_lo, step, prof, known, n_call, m, pack, mult) == 0.0:
                 j -= 1
@@ -414,7 +495,7 @@ def _levels_kernel(S_now, cf, ci, n, sf, si, n_slots, T, r, default_iv, mult, wa
     if m > 0 and n_grid > 1:
         prof = np.zeros(n_grid)
         known = np.zeros(n_grid, np.bool_)
-        flip = flip_search(k_lo, n_grid, step, S_now, prof, known, n_call, m, pack, mult)
+        flip = flip_search(k_lo, n_grid, step, S_now, prof, known, n_call, m, pack, mult, FLIP_BLOCKS)
     return cw, pw, flip
 
 
