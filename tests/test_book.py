@@ -213,6 +213,99 @@ def test_a_side_with_fewer_than_ten_levels_is_visible_whole():
     assert _entries(_run(recs)) == [(5, SIDE_BID, 4998.0, 0, 9, 0, 9, 0, 0)]
 
 
+def _reference_entries(states, vols):
+    """The change-entry rule written out directly (module docstring of spymaster.state.book):
+    ``states`` = [(t_s, bids, asks)] with 10 (price, size) slots per side (price None = empty),
+    ``vols[k]`` = {(price, side code): volume} traded between state k−1 and state k."""
+    out = []
+    for k in range(1, len(states)):
+        t = states[k][0]
+        for side, i, is_bid in ((SIDE_BID, 1, True), (SIDE_ASK, 2, False)):
+            before, after = states[k - 1][i], states[k][i]
+            limits = []
+            for lv in (before, after):
+                px = [p for p, _ in lv if p is not None]
+                if len(px) == 10:
+                    limits.append(min(px) if is_bid else max(px))
+            seen = [p for p, _ in before if p is not None]
+            cands = seen + [p for p, _ in after if p is not None and p not in seen]
+            for p in cands:
+                if not all((p >= lim) if is_bid else (p <= lim) for lim in limits):
+                    continue
+                sb = next((z for q, z in before if q == p), 0)
+                sa = next((z for q, z in after if q == p), 0)
+                v = vols[k].get((p, side), 0)
+                delta = sa - sb
+                if delta == 0 and not (v > 0 and sb > 0):
+                    continue
+                filled = min(v, sb)
+                rest = delta + filled
+                out.append((t, side, p, sb, sa, v, max(rest, 0), max(-rest, 0), filled))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 100_000), malformed=st.sampled_from([0.0, 0.0, 0.3]))
+def test_change_entries_equal_the_rule_on_random_books(seed, malformed):
+    """Random shifting books (levels scrolling in and out, fewer than 10 levels, prices moving
+    through the spread) with trades between commits; with ``malformed`` some states have their
+    levels shuffled or an empty level in the middle — every shape gives the rule's entries."""
+    rng = np.random.default_rng(seed)
+    mid = 5000.0
+    states, vols, recs, trs = [], [], [], []
+    for k in range(40):
+        t = 1.0 + k
+        mid += 0.25 * int(rng.integers(-2, 3))
+        sides = []
+        for is_bid in (True, False):
+            n = int(rng.choice([10, 10, 10, 7, 3, 0]))
+            best = mid - 0.25 * int(rng.integers(0, 2)) if is_bid else mid + 0.25 * int(rng.integers(1, 3))
+            px = [best - 0.25 * j if is_bid else best + 0.25 * j for j in range(14)]
+            keep = sorted(rng.choice(14, size=n, replace=False).tolist()) if n else []
+            lv = [(px[j], int(rng.integers(1, 6)) * 10) for j in keep]
+            if rng.random() < malformed:
+                if rng.random() < 0.5:
+                    rng.shuffle(lv)
+                elif lv:
+                    lv.insert(int(rng.integers(0, len(lv))), None)
+            lv = (lv + [None] * 10)[:10]
+            sides.append(lv)
+        bids, asks = sides
+        recs.append(book_rec(t, [x if x is not None else (0.0, 0) for x in bids],
+                             [x if x is not None else (0.0, 0) for x in asks]))
+        # empty slots: UNDEF price, size 0 (book_rec writes (0.0, 0); mark them undefined)
+        lvr = recs[-1]["levels"][0]
+        for j in range(10):
+            if bids[j] is None:
+                lvr["bid_px"][j] = np.iinfo(np.int64).max
+            if asks[j] is None:
+                lvr["ask_px"][j] = np.iinfo(np.int64).max
+        recs[-1]["levels"][0] = lvr
+        states.append((t, [(None, 0) if x is None else (int(round(x[0] * 1e9)), x[1]) for x in bids],
+                       [(None, 0) if x is None else (int(round(x[0] * 1e9)), x[1]) for x in asks]))
+        v: dict = {}
+        if k > 0:
+            for _ in range(int(rng.integers(0, 5))):
+                side = "BAN"[int(rng.integers(0, 3))]
+                tp = mid + 0.25 * int(rng.integers(-3, 4))
+                sz = int(rng.integers(1, 40))
+                trs.append((t - 0.5, tp, sz, side))
+                if side != "N":
+                    key = (int(round(tp * 1e9)), SIDE_ASK if side == "B" else SIDE_BID)
+                    v[key] = v.get(key, 0) + sz
+        vols.append(v)
+    bs = _run(recs, sorted(trs))
+    got = [((int(e[0]) - T0) / 1e9, *e[1:]) for e in _raw_entries(bs)]
+    assert got == [(t, *rest) for t, *rest in _reference_entries(states, vols)]
+
+
+def _raw_entries(bs: BookState) -> list[tuple]:
+    e = bs.entries.live()
+    return [(int(e["ts"][i]), int(e["side"][i]), int(e["price"][i]), int(e["size_before"][i]), int(e["size_after"][i]),
+             int(e["vol"][i]), int(e["added"][i]), int(e["canceled"][i]), int(e["filled"][i]))
+            for i in range(len(bs.entries))]
+
+
 # ---------------------------------------------------------------- engine contract
 
 def _random_stream(seed: int, n: int = 400):

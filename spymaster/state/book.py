@@ -92,6 +92,12 @@ def _side_entries(c_px, c_sz, k0, k1, is_bid, side_code, t, pt_px, pt_side, pt_v
     state, each kept if no deeper than the 10th visible level of both states. An entry counts if
     Δ ≠ 0 or volume traded against resting size (no helper calls here: keeping the loop free of
     array-argument calls is what makes it fast).
+
+    When the prices differ and both states are well formed (visible prices strictly better to
+    worse from level 0, empty levels only after them — every real MBP-10 book), a price's size in
+    the other state is found by walking the two ordered lists together (O(10) per side) instead
+    of scanning the other state per price (O(10²)); any other shape takes the scan. Both give the
+    same entries in the same order.
     """
     same = True
     for j in range(NLEV):
@@ -103,14 +109,19 @@ def _side_entries(c_px, c_sz, k0, k1, is_bid, side_code, t, pt_px, pt_side, pt_v
         na = 0
         deep_b = c_px[k0, 0]
         deep_a = c_px[k1, 0]
+        ordered = True  # both states well formed (see the docstring)
         for j in range(NLEV):
             pb = c_px[k0, j]
             pa = c_px[k1, j]
             if pb != _UNDEF:
+                if nb != j or (nb > 0 and not ((is_bid and pb < deep_b) or ((not is_bid) and pb > deep_b))):
+                    ordered = False
                 if nb == 0 or (is_bid and pb < deep_b) or ((not is_bid) and pb > deep_b):
                     deep_b = pb
                 nb += 1
             if pa != _UNDEF:
+                if na != j or (na > 0 and not ((is_bid and pa < deep_a) or ((not is_bid) and pa > deep_a))):
+                    ordered = False
                 if na == 0 or (is_bid and pa < deep_a) or ((not is_bid) and pa > deep_a):
                     deep_a = pa
                 na += 1
@@ -122,9 +133,16 @@ def _side_entries(c_px, c_sz, k0, k1, is_bid, side_code, t, pt_px, pt_side, pt_v
             lim_b = deep_b if nb == NLEV else _INT64_MAX
             lim_a = deep_a if na == NLEV else _INT64_MAX
             thr = min(lim_b, lim_a)  # visible in both: price <= thr
+    else:
+        ordered = False
+        nb = 0
+        na = 0
     npass = 1 if same else 2
     for pass_ in range(npass):
         k = k0 if pass_ == 0 else k1
+        ko = k1 if pass_ == 0 else k0    # the other state of the pair
+        no = na if pass_ == 0 else nb    # its visible levels (when ordered)
+        q = 0                            # walk position in the other state (when ordered)
         for j in range(NLEV):
             if same and n_pt == 0 and c_sz[k0, j] == c_sz[k1, j]:
                 continue  # nothing changed at this price and nothing traded
@@ -134,6 +152,19 @@ def _side_entries(c_px, c_sz, k0, k1, is_bid, side_code, t, pt_px, pt_side, pt_v
             if same:
                 sb = c_sz[k0, j]
                 sa = c_sz[k1, j]
+            elif ordered:
+                # px sits at level j of state k; find it in the other (both strictly ordered)
+                while q < no and ((is_bid and c_px[ko, q] > px) or ((not is_bid) and c_px[ko, q] < px)):
+                    q += 1
+                found = q < no and c_px[ko, q] == px
+                if pass_ == 0:
+                    sb = c_sz[k0, j]
+                    sa = c_sz[k1, q] if found else np.int64(0)
+                else:
+                    if found:
+                        continue
+                    sb = np.int64(0)
+                    sa = c_sz[k1, j]
             else:
                 sb = np.int64(0)
                 sa = np.int64(0)
