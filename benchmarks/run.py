@@ -13,7 +13,8 @@ subprocess, so numba caches, page caches and RSS are per measurement:
   the option-flow kernel): the difference is what the engines add to the replay core;
 * ``stages``   — one end-to-end run with timers around each stage (decode, merge, state, levels,
   engines, labels, sink); the timers add a little overhead;
-* ``compile``  — numba compile overhead of one process: cold (empty cache dir) and warm.
+* ``compile``  — numba overhead of one process, cold (empty cache dir) and warm: the first use of
+  every kernel minus the same work with the kernels loaded (imports timed apart).
 
 Prints a table (and JSON with ``--json``). Figures are wall-clock seconds on this machine; they
 vary with load, so ``--repeat`` keeps the best of N.
