@@ -13,6 +13,8 @@ subprocess, so numba caches, page caches and RSS are per measurement:
   the option-flow kernel): the difference is what the engines add to the replay core;
 * ``stages``   — one end-to-end run with timers around each stage (decode, merge, state, levels,
   engines, labels, sink); the timers add a little overhead;
+* ``gil``      — whether the decoder releases the GIL: its rate on a thread beside an idle, a
+  Python-busy and a nogil-kernel main thread, and two CPU-bound kernels at once against one;
 * ``compile``  — numba overhead of one process, cold (empty cache dir) and warm: the first use of
   every kernel minus the same work with the kernels loaded (imports timed apart).
 
@@ -311,8 +313,84 @@ def child_compile(lake: str) -> dict:
             "scipy_loaded": "scipy.linalg" in sys.modules}
 
 
+def child_gil(lake: str) -> dict:
+    """Does the decoder release the GIL? The replay's reader decodes the session's MBP-10 file on a
+    thread (as the reader thread does) while the main thread runs (a) nothing, (b) a pure-Python
+    loop, (c) a nogil numba kernel; the decoder's rate in each, and the main thread's time with
+    and without the decoder beside it. Also: two CPU-bound nogil kernels at once against one (how
+    much a second core is worth on this machine)."""
+    import threading
+
+    import numba
+
+    from spymaster.calendar import parse_date
+    from spymaster.sources.dbn import read_dbn
+    from spymaster.sources.lake import GLBX, Lake
+
+    path = Lake.at(lake).find_bronze(GLBX, "mbp-10", parse_date(DATE))
+    count = _config(lake).io.chunk_records
+
+    @numba.njit(nogil=True)
+    def spin(n):
+        s = 0.0
+        for i in range(n):
+            s += (i % 7) * 0.5
+        return s
+
+    spin(10)
+
+    def py_loop() -> None:
+        s = 0
+        for i in range(20_000_000):
+            s += i
+
+    def kernel() -> None:
+        spin(800_000_000)
+
+    state = {"stop": False, "n": 0}
+
+    def decode() -> None:
+        while not state["stop"]:
+            for arr in read_dbn(path, "mbp-10", count):
+                state["n"] += arr.shape[0]
+                if state["stop"]:
+                    return
+
+    def beside(work) -> tuple[float, float]:
+        state.update(stop=False, n=0)
+        th = threading.Thread(target=decode)
+        th.start()
+        time.sleep(0.05)
+        n0, t0 = state["n"], time.perf_counter()
+        if work is None:
+            time.sleep(1.0)
+        else:
+            work()
+        dt = time.perf_counter() - t0
+        n = state["n"] - n0
+        state["stop"] = True
+        th.join()
+        return n / dt, dt
+
+    out: dict = {"seconds": 0.0}
+    out["decode_alone_rec_s"], _ = beside(None)
+    for name, work in (("python", py_loop), ("kernel", kernel)):
+        t0 = time.perf_counter()
+        work()
+        out[f"{name}_alone_s"] = time.perf_counter() - t0
+        out[f"decode_beside_{name}_rec_s"], out[f"{name}_beside_decode_s"] = beside(work)
+    ths = [threading.Thread(target=kernel) for _ in range(2)]
+    t0 = time.perf_counter()
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    out["two_kernels_s"] = time.perf_counter() - t0
+    return out
+
+
 CHILDREN = {"decode": child_decode, "replay": child_replay, "engine": child_engine, "core": child_core,
-            "stages": child_stages, "compile": child_compile}
+            "stages": child_stages, "compile": child_compile, "gil": child_gil}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -322,7 +400,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--lake", default=None, help="lake to use (default: a cache under /tmp per scale)")
     ap.add_argument("--json", default=None, help="write the figures as JSON to this file")
     ap.add_argument("--repeat", type=int, default=2, help="best of N for the timed measurements")
-    ap.add_argument("--only", default=None, help="comma list of measurements (decode,replay,engine,stages,compile)")
+    ap.add_argument("--only", default=None,
+                    help="comma list of measurements (compile,decode,replay,engine,core,stages,gil)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
@@ -330,7 +409,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     lake = Path(a.lake or Path(tempfile.gettempdir()) / f"spymaster-bench-{a.scale}-{a.seed}")
     ensure_lake(lake, a.scale, a.seed)
-    wanted = a.only.split(",") if a.only else ["compile", "decode", "replay", "engine", "core", "stages"]
+    wanted = a.only.split(",") if a.only else ["compile", "decode", "replay", "engine", "core", "stages", "gil"]
     res: dict = {"scale": a.scale, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                               "platform": platform.platform()}}
     if "compile" in wanted:
@@ -339,6 +418,8 @@ def main(argv: list[str] | None = None) -> dict:
             res["compile_warm"] = min((_child("compile", str(lake), {"NUMBA_CACHE_DIR": cold})
                                        for _ in range(a.repeat)), key=lambda r: r["seconds"])
     _child("engine", str(lake))  # warm the default numba cache
+    if "gil" in wanted:
+        res["gil"] = _child("gil", str(lake))
     for mode in ("decode", "replay", "engine", "core", "stages"):
         if mode in wanted:
             runs = [_child(mode, str(lake)) for _ in range(a.repeat)]
@@ -383,6 +464,15 @@ def print_table(res: dict) -> None:
         base = (rep["seconds"] if rep else eng["seconds"]) - extra
         print(f"  replay core without engines    {core['seconds']:8.2f} s   feature engines add {extra:.2f} s = "
               f"{100 * extra / base:.0f} % of the replay-core time{' (end to end)' if rep else ''}")
+    g = res.get("gil")
+    if g:
+        print(f"  decoder on a thread (MBP-10)   {g['decode_alone_rec_s'] / 1e6:.2f} M rec/s alone; "
+              f"{g['decode_beside_python_rec_s'] / 1e6:.2f} M beside a Python main thread "
+              f"(which takes {g['python_alone_s']:.2f} -> {g['python_beside_decode_s']:.2f} s); "
+              f"{g['decode_beside_kernel_rec_s'] / 1e6:.2f} M beside a nogil kernel "
+              f"({g['kernel_alone_s']:.2f} -> {g['kernel_beside_decode_s']:.2f} s)")
+        print(f"  two nogil kernels at once      {g['two_kernels_s']:.2f} s against {g['kernel_alone_s']:.2f} s for one "
+              f"(the second core is worth {2 * g['kernel_alone_s'] / g['two_kernels_s'] - 1:.2f} of one)")
     st = res.get("stages")
     if st:
         print(f"  stages (timed run {st['seconds']:.2f} s):")
