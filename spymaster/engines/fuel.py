@@ -406,7 +406,8 @@ def flip_search(k_lo, n, step, s_now, prof, known, n_call, m, pack, mult, blocks
     cache; pre-filled entries are used as given), searching outwards from ``s_now`` and stopping
     once no farther root can be nearer; runs of points that :func:`block_sign` proves to share the
     current point's sign (so hold no root) are stepped over without evaluating them (``blocks``
-    = int64 array of the block lengths to try; empty = evaluate every point). The result is the same either way."""
+    = int64 array of the block lengths to try; empty = evaluate every point). The result is the
+    same either way."""
     if n <= 1:
         return np.nan
     c = int(math.floor(s_now / step)) - k_lo
