@@ -35,8 +35,10 @@ OUTCOMES = ("BREAK", "BOUNCE", "CHOP")
 
 
 @functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)
 def level_id(kind: str, key_price: float | None = None) -> str:
-    """``ROUND@680.00`` for price-keyed kinds (the key is the SPY strike / round price), else the kind."""
+    """``ROUND@680.00`` for price-keyed kinds (the key is the SPY strike / round price), else the kind.
+    Memoized: the same ids recur every minute."""
     if kind in PRICE_KEYED_KINDS:
         if key_price is None:
             raise ValueError(f"{kind} needs a price")

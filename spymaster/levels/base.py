@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from spymaster.vocab import WEAK_RUNWAY_KINDS, level_id as make_level_id
 
 
-@dataclass(frozen=True)
-class Level:
+class Level(NamedTuple):
     """One testable level: kind, stable id, value on the SPY axis ($) and, for price-keyed and
-    option kinds, the key (the SPY strike / round price, $) the id is built from."""
+    option kinds, the key (the SPY strike / round price, $) the id is built from.
+
+    An immutable tuple (~60 are built per minute in the detection window; a tuple is 3× cheaper
+    to build than a frozen dataclass)."""
 
     kind: str
     level_id: str
