@@ -139,7 +139,9 @@ def child_replay(lake: str) -> dict:
             "digest": output_digest(res.path)}
 
 
-def child_engine(lake: str) -> dict:
+def _engine_seconds(lake: str) -> dict:
+    """Best of 2 replays of the session's pre-decoded, pre-merged batches through a fresh
+    :class:`ReplayEngine` (the first pass also loads the kernels)."""
     from spymaster.calendar import session_from_config
     from spymaster.pipeline import Pipeline
     from spymaster.replay.engine import ReplayEngine
@@ -150,7 +152,7 @@ def child_engine(lake: str) -> dict:
     batches = list(Pipeline.batches(inputs))
     n = sum(len(b) for b in batches)
     best = None
-    for _ in range(2):  # the first pass also loads the kernels
+    for _ in range(2):
         eng = ReplayEngine(cfg, session_from_config(DATE, cfg))
         t0 = time.perf_counter()
         for b in batches:
@@ -161,24 +163,18 @@ def child_engine(lake: str) -> dict:
     return {"seconds": best, "events": n, "events_per_s": n / best, "rss_mb": _rss_mb()}
 
 
+def child_engine(lake: str) -> dict:
+    return _engine_seconds(lake)
+
+
 def child_core(lake: str) -> dict:
     """The engine alone with the feature engines stubbed out (barrier, tape and fuel queries return
     zeros, option flow / IV / basis not applied): the replay core's own time, for the engines' share."""
     import numpy as np
 
-    from spymaster.calendar import session_from_config
     from spymaster.engines.barrier import BarrierEngine
     from spymaster.engines.fuel import FuelEngine, OptionLevels
     from spymaster.engines.tape import TapeEngine
-    from spymaster.pipeline import Pipeline
-    from spymaster.replay.engine import ReplayEngine
-    from spymaster.sources.session import open_session
-
-    def zeros(keys, ints=()):
-        def f(self, *args):
-            n = len(args[1] if len(args) > 2 else args[0])
-            return {k: np.zeros(n, np.int64 if k in ints else np.float64) for k in keys}
-        return f
 
     BarrierEngine.features = lambda self, book, lv, d, t: {
         **{k: np.zeros(len(lv)) for k in ("barrier_delta_liq", "barrier_replenishment_ratio", "wall_ratio", "churn")},
@@ -195,20 +191,7 @@ def child_core(lake: str) -> dict:
                                                "fuel_put_gamma": np.zeros(len(lv)),
                                                "fuel_effect": np.full(len(lv), 2, np.int8)}
     FuelEngine.volume_near = lambda self, lv, band: np.zeros(len(lv))
-    cfg = _config(lake)
-    inputs = open_session(Pipeline(cfg).lake, DATE, cfg)
-    batches = list(Pipeline.batches(inputs))
-    n = sum(len(b) for b in batches)
-    best = None
-    for _ in range(2):
-        eng = ReplayEngine(cfg, session_from_config(DATE, cfg))
-        t0 = time.perf_counter()
-        for b in batches:
-            eng.feed(b)
-        eng.finish()
-        secs = time.perf_counter() - t0
-        best = secs if best is None else min(best, secs)
-    return {"seconds": best, "events": n, "events_per_s": n / best, "rss_mb": _rss_mb()}
+    return _engine_seconds(lake)
 
 
 class _Timers:
